@@ -1,0 +1,21 @@
+// The subcommands of the `pardit` executable, one file each under src/app/.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace pardit::app {
+
+// A subcommand registers its options on `root` (one option table makes both the parser and
+// --help) and sets `action` to what main() runs when it was chosen; the action returns the exit code.
+using Action = std::function<int()>;
+
+void add_run_command(CLI::App& root, Action& action);
+void add_topo_command(CLI::App& root, Action& action);
+void add_inspect_command(CLI::App& root, Action& action);
+void add_version_command(CLI::App& root, Action& action);
+
+}  // namespace pardit::app
