@@ -2,21 +2,25 @@
 find_package(LibTorch 2.11 REQUIRED)
 find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
-find_package(fmt REQUIRED)
-find_package(spdlog REQUIRED)
+# fmt: LibTorch's include folder carries its own fmt (v12) ahead of the system one, so every
+# file that includes ATen sees those headers; we use them in header-only mode everywhere
+# (linking Debian's libfmt 9 against v12 headers would break the ABI). For the same reason
+# spdlog (built against fmt 9) is not used: src/common/log.cpp is a small rank-aware logger.
+add_library(pardit_fmt INTERFACE)
+target_link_libraries(pardit_fmt INTERFACE LibTorch::LibTorch)
+target_compile_definitions(pardit_fmt INTERFACE FMT_HEADER_ONLY=1)
+add_library(fmt::fmt ALIAS pardit_fmt)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(PkgConfig REQUIRED)
 
-# toml++ ships a CMake config on Debian; on machines that only have the headers
-# (the GPU machines), PARDIT_TOMLPP_INCLUDE points at them.
-find_package(tomlplusplus QUIET)
-if(NOT TARGET tomlplusplus::tomlplusplus)
-  find_path(PARDIT_TOMLPP_INCLUDE toml++/toml.hpp
-            HINTS ${CMAKE_SOURCE_DIR}/.deps/include REQUIRED)
-  add_library(tomlplusplus::tomlplusplus INTERFACE IMPORTED)
-  target_include_directories(tomlplusplus::tomlplusplus INTERFACE ${PARDIT_TOMLPP_INCLUDE})
-endif()
+# toml++, header-only mode everywhere (Debian's CMake target selects its shared-library mode,
+# and the GPU machines have no toml++: there PARDIT_TOMLPP_INCLUDE or .deps/include holds the headers).
+find_path(PARDIT_TOMLPP_INCLUDE toml++/toml.h HINTS ${CMAKE_SOURCE_DIR}/.deps/include REQUIRED)
+add_library(pardit_tomlplusplus INTERFACE)
+target_include_directories(pardit_tomlplusplus SYSTEM INTERFACE ${PARDIT_TOMLPP_INCLUDE})
+target_compile_definitions(pardit_tomlplusplus INTERFACE TOML_HEADER_ONLY=1 TOML_EXCEPTIONS=1)
+add_library(tomlplusplus::header_only ALIAS pardit_tomlplusplus)
 
 pkg_check_modules(HWLOC REQUIRED IMPORTED_TARGET hwloc)
 add_library(hwloc::hwloc ALIAS PkgConfig::HWLOC)

@@ -34,8 +34,8 @@ if [ "$have_torch" != "$TORCH_VERSION" ]; then
   echo "setup: installing torch $TORCH_VERSION"
   $PY -m pip install -q --root-user-action=ignore "torch==$TORCH_VERSION"
 fi
-$PY - <<PY || $PY -m pip install -q --root-user-action=ignore "diffusers==$DIFFUSERS_VERSION" safetensors h5py numpy matplotlib
-import diffusers, safetensors, h5py, numpy, matplotlib
+$PY - <<PY || $PY -m pip install -q --root-user-action=ignore "diffusers==$DIFFUSERS_VERSION" "transformers==5.24.0" safetensors h5py numpy matplotlib
+import diffusers, transformers, safetensors, h5py, numpy, matplotlib
 assert diffusers.__version__ == "$DIFFUSERS_VERSION"
 PY
 echo "setup: done"

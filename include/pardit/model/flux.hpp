@@ -1,0 +1,67 @@
+// Flux transformer: the exact architecture of diffusers' FluxTransformer2DModel.
+//
+// The forward pass is exposed block by block so that parallel strategies can run a block range
+// (PipeFusion) or a token shard (sequence parallel): embed() -> double_block(i) ... ->
+// single_block(j) ... -> final_layer(). forward() chains them for one rank.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "pardit/model/flux_blocks.hpp"
+#include "pardit/model/flux_config.hpp"
+
+namespace pardit::model {
+
+// One transformer evaluation's inputs, for the tokens this rank holds.
+struct FluxInputs {
+  at::Tensor hidden_states;          // [B, S_img, in_channels] packed latents
+  at::Tensor encoder_hidden_states;  // [B, S_txt, joint_attention_dim]
+  at::Tensor pooled_projections;     // [B, pooled_projection_dim]
+  at::Tensor timestep;               // [B], sigma in (0, 1] (FluxPipeline passes t / 1000)
+  at::Tensor guidance;               // [B] guidance scale, flux-dev only; undefined otherwise
+  RotaryTable rope;                  // rows for [txt ; img] tokens held here
+};
+
+struct FluxStreams {
+  at::Tensor img;   // [B, S_img, dim]
+  at::Tensor txt;   // [B, S_txt, dim]
+  at::Tensor temb;  // [B, dim] conditioning vector
+};
+
+class FluxTransformer {
+ public:
+  explicit FluxTransformer(FluxConfig config);
+
+  const FluxConfig& config() const { return config_; }
+
+  // Input embeddings and the conditioning vector.
+  FluxStreams embed(const FluxInputs& in) const;
+  void double_block(int index, FluxStreams& s, const RotaryTable& rope, AttentionStrategy& attention) const;
+  // Single blocks work on the joint sequence x = [txt ; img]: [B, S_txt + S_img, dim].
+  at::Tensor single_block(int index, const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
+                          AttentionStrategy& attention) const;
+  // AdaLN-continuous norm + projection of the image tokens: [B, S_img, dim] -> [B, S_img, out_channels].
+  at::Tensor final_layer(const at::Tensor& img, const at::Tensor& temb) const;
+
+  // All blocks on the tokens in `in`: returns the noise prediction [B, S_img, out_channels].
+  at::Tensor forward(const FluxInputs& in, AttentionStrategy& attention) const;
+
+  // Every parameter with its checkpoint key and expected shape, in a stable order.
+  void visit(const ParamVisitor& v);
+  int64_t num_parameters();
+  at::ScalarType dtype() const;
+  at::Device device() const;
+
+ private:
+  FluxConfig config_;
+  Linear x_embedder, context_embedder;
+  MlpEmbedder timestep_embedder, guidance_embedder, text_embedder;  // time_text_embed.*
+  std::vector<FluxTransformerBlock> transformer_blocks;
+  std::vector<FluxSingleTransformerBlock> single_transformer_blocks;
+  AdaLNModulation norm_out;  // AdaLayerNormContinuous: (scale, shift)
+  Linear proj_out;
+};
+
+}  // namespace pardit::model

@@ -1,0 +1,57 @@
+// Flux transformer blocks, members named like the diffusers checkpoint keys.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+
+#include "pardit/model/attention.hpp"
+#include "pardit/model/layers.hpp"
+#include "pardit/model/rope.hpp"
+
+namespace pardit::model {
+
+// Projections of one attention layer (diffusers FluxAttention). Double blocks also carry the
+// text-stream ("added") projections and to_out/to_add_out; single blocks have neither.
+struct FluxAttention {
+  int64_t heads = 0, head_dim = 0;
+  bool joint = false;  // double block: separate text projections
+  Linear to_q, to_k, to_v;
+  RMSNorm norm_q, norm_k;
+  Linear to_out_0;  // double blocks only
+  Linear add_q_proj, add_k_proj, add_v_proj, to_add_out;
+  RMSNorm norm_added_q, norm_added_k;
+
+  FluxAttention() = default;
+  FluxAttention(int64_t dim, int64_t heads, int64_t head_dim, bool joint);
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+struct FluxTransformerBlock {  // double stream: image and text keep separate weights
+  AdaLNModulation norm1, norm1_context;  // AdaLayerNormZero: 6 chunks each
+  FluxAttention attn;
+  FeedForward ff, ff_context;
+
+  FluxTransformerBlock() = default;
+  FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
+  // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: [B, dim]; rope covers [txt ; img] rows.
+  // Returns (txt, img).
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& img, const at::Tensor& txt, const at::Tensor& temb,
+                                            const RotaryTable& rope, AttentionStrategy& attention, int layer) const;
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+struct FluxSingleTransformerBlock {  // single stream over the joint [txt ; img] sequence
+  AdaLNModulation norm;  // AdaLayerNormZeroSingle: 3 chunks
+  Linear proj_mlp, proj_out;
+  FluxAttention attn;
+
+  FluxSingleTransformerBlock() = default;
+  FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
+  // x: [B, S_txt + S_img, dim] -> same shape.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
+                     AttentionStrategy& attention, int layer) const;
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+}  // namespace pardit::model

@@ -1,0 +1,82 @@
+// The small layers a Flux transformer is made of, named like diffusers' modules so that a
+// checkpoint key ("transformer_blocks.3.ff.net.0.proj.weight") is the path of struct members.
+//
+// Parameters are plain at::Tensor members; `visit` lists each with its checkpoint name and
+// expected shape, which is all weight loading, random init and dtype casts need.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pardit::model {
+
+// name: full checkpoint key; param: the member to fill; shape: what the architecture expects.
+using ParamVisitor = std::function<void(const std::string& name, at::Tensor& param, const std::vector<int64_t>& shape)>;
+
+inline std::string join_key(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+struct Linear {
+  int64_t in_features = 0, out_features = 0;
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out]
+  Linear() = default;
+  Linear(int64_t in, int64_t out) : in_features(in), out_features(out) {}
+  at::Tensor forward(const at::Tensor& x) const;  // x: [..., in] -> [..., out]
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+// torch.nn.RMSNorm over the last dim with a learned scale (q/k norms, eps 1e-6).
+struct RMSNorm {
+  int64_t dim = 0;
+  double eps = 1e-6;
+  at::Tensor weight;  // [dim]
+  RMSNorm() = default;
+  explicit RMSNorm(int64_t d) : dim(d) {}
+  at::Tensor forward(const at::Tensor& x) const;
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+// LayerNorm without affine parameters, eps 1e-6 (every Flux norm that AdaLN modulates).
+at::Tensor layer_norm_no_affine(const at::Tensor& x);
+// x * (1 + scale[:, None]) + shift[:, None]; x: [B, S, D], scale/shift: [B, D].
+at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale);
+
+// Sinusoidal projection of a timestep (diffusers Timesteps(256, flip_sin_to_cos=True, shift=0)).
+// t: [B] float -> [B, num_channels] float32.
+at::Tensor timestep_projection(const at::Tensor& t, int64_t num_channels = 256);
+
+// linear_1 -> SiLU -> linear_2 (diffusers TimestepEmbedding and PixArtAlphaTextProjection(silu)).
+struct MlpEmbedder {
+  Linear linear_1, linear_2;
+  MlpEmbedder() = default;
+  MlpEmbedder(int64_t in, int64_t out) : linear_1(in, out), linear_2(out, out) {}
+  at::Tensor forward(const at::Tensor& x) const;
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+// GELU(tanh) MLP with keys net.0.proj and net.2 (diffusers FeedForward "gelu-approximate").
+struct FeedForward {
+  Linear net_0_proj, net_2;
+  FeedForward() = default;
+  FeedForward(int64_t dim, int64_t hidden) : net_0_proj(dim, hidden), net_2(hidden, dim) {}
+  at::Tensor forward(const at::Tensor& x) const;  // x: [B, S, dim]
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+// AdaLN modulation: `linear(silu(temb))` chunked into `chunks` vectors of width dim.
+// AdaLayerNormZero: 6 (shift/scale/gate for attention, then for MLP); Single: 3; Continuous: 2 (scale, shift).
+struct AdaLNModulation {
+  Linear linear;
+  int64_t chunks = 0;
+  AdaLNModulation() = default;
+  AdaLNModulation(int64_t dim, int64_t n) : linear(dim, n * dim), chunks(n) {}
+  std::vector<at::Tensor> forward(const at::Tensor& temb) const;  // temb: [B, dim] -> chunks x [B, dim]
+  void visit(const std::string& prefix, const ParamVisitor& v);
+};
+
+}  // namespace pardit::model

@@ -1,0 +1,97 @@
+#include "pardit/model/flux.hpp"
+
+#include <ATen/ATen.h>
+
+#include "pardit/common/error.hpp"
+
+namespace pardit::model {
+
+FluxTransformer::FluxTransformer(FluxConfig config) : config_(std::move(config)) {
+  config_.validate();
+  const int64_t dim = config_.inner_dim();
+  x_embedder = Linear(config_.in_channels, dim);
+  context_embedder = Linear(config_.joint_attention_dim, dim);
+  timestep_embedder = MlpEmbedder(256, dim);
+  if (config_.guidance_embeds) guidance_embedder = MlpEmbedder(256, dim);
+  text_embedder = MlpEmbedder(config_.pooled_projection_dim, dim);
+  for (int64_t i = 0; i < config_.num_layers; ++i)
+    transformer_blocks.emplace_back(dim, config_.num_attention_heads, config_.attention_head_dim);
+  for (int64_t i = 0; i < config_.num_single_layers; ++i)
+    single_transformer_blocks.emplace_back(dim, config_.num_attention_heads, config_.attention_head_dim);
+  norm_out = AdaLNModulation(dim, 2);
+  proj_out = Linear(dim, config_.patch_size * config_.patch_size * config_.out_channels);
+}
+
+FluxStreams FluxTransformer::embed(const FluxInputs& in) const {
+  const at::ScalarType dtype = x_embedder.weight.scalar_type();
+  FluxStreams s;
+  s.img = x_embedder.forward(in.hidden_states.to(dtype));
+  // diffusers casts the timestep to the model dtype before scaling by 1000 (bf16 rounding included).
+  at::Tensor t = in.timestep.to(dtype) * 1000;
+  at::Tensor temb = timestep_embedder.forward(timestep_projection(t).to(dtype));
+  if (config_.guidance_embeds) {
+    PARDIT_CHECK(in.guidance.defined(), "model {} needs a guidance value", config_.name);
+    at::Tensor g = in.guidance.to(dtype) * 1000;
+    temb = temb + guidance_embedder.forward(timestep_projection(g).to(dtype));
+  }
+  s.temb = temb + text_embedder.forward(in.pooled_projections.to(dtype));
+  s.txt = context_embedder.forward(in.encoder_hidden_states.to(dtype));
+  return s;
+}
+
+void FluxTransformer::double_block(int index, FluxStreams& s, const RotaryTable& rope,
+                                   AttentionStrategy& attention) const {
+  auto [txt, img] = transformer_blocks.at(index).forward(s.img, s.txt, s.temb, rope, attention, index);
+  s.txt = std::move(txt);
+  s.img = std::move(img);
+}
+
+at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const at::Tensor& temb,
+                                         const RotaryTable& rope, AttentionStrategy& attention) const {
+  return single_transformer_blocks.at(index).forward(x, temb, rope, attention,
+                                                     static_cast<int>(config_.num_layers) + index);
+}
+
+at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const at::Tensor& temb) const {
+  auto m = norm_out.forward(temb);  // scale, shift (this order in AdaLayerNormContinuous)
+  return proj_out.forward(modulate(layer_norm_no_affine(img), m[1], m[0]));
+}
+
+at::Tensor FluxTransformer::forward(const FluxInputs& in, AttentionStrategy& attention) const {
+  FluxStreams s = embed(in);
+  for (int i = 0; i < static_cast<int>(transformer_blocks.size()); ++i) double_block(i, s, in.rope, attention);
+  const int64_t s_txt = s.txt.size(1), s_img = s.img.size(1);
+  at::Tensor x = at::cat({s.txt, s.img}, 1);
+  for (int i = 0; i < static_cast<int>(single_transformer_blocks.size()); ++i)
+    x = single_block(i, x, s.temb, in.rope, attention);
+  return final_layer(x.narrow(1, s_txt, s_img), s.temb);
+}
+
+void FluxTransformer::visit(const ParamVisitor& v) {
+  timestep_embedder.visit("time_text_embed.timestep_embedder", v);
+  if (config_.guidance_embeds) guidance_embedder.visit("time_text_embed.guidance_embedder", v);
+  text_embedder.visit("time_text_embed.text_embedder", v);
+  context_embedder.visit("context_embedder", v);
+  x_embedder.visit("x_embedder", v);
+  for (size_t i = 0; i < transformer_blocks.size(); ++i)
+    transformer_blocks[i].visit("transformer_blocks." + std::to_string(i), v);
+  for (size_t i = 0; i < single_transformer_blocks.size(); ++i)
+    single_transformer_blocks[i].visit("single_transformer_blocks." + std::to_string(i), v);
+  norm_out.visit("norm_out", v);
+  proj_out.visit("proj_out", v);
+}
+
+int64_t FluxTransformer::num_parameters() {
+  int64_t n = 0;
+  visit([&](const std::string&, at::Tensor&, const std::vector<int64_t>& shape) {
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    n += numel;
+  });
+  return n;
+}
+
+at::ScalarType FluxTransformer::dtype() const { return x_embedder.weight.scalar_type(); }
+at::Device FluxTransformer::device() const { return x_embedder.weight.device(); }
+
+}  // namespace pardit::model

@@ -1,0 +1,65 @@
+#include "pardit/model/layers.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+namespace pardit::model {
+
+at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+
+void Linear::visit(const std::string& prefix, const ParamVisitor& v) {
+  v(join_key(prefix, "weight"), weight, {out_features, in_features});
+  v(join_key(prefix, "bias"), bias, {out_features});
+}
+
+at::Tensor RMSNorm::forward(const at::Tensor& x) const { return at::rms_norm(x, {dim}, weight, eps); }
+
+void RMSNorm::visit(const std::string& prefix, const ParamVisitor& v) {
+  v(join_key(prefix, "weight"), weight, {dim});
+}
+
+at::Tensor layer_norm_no_affine(const at::Tensor& x) {
+  return at::layer_norm(x, {x.size(-1)}, /*weight=*/{}, /*bias=*/{}, 1e-6);
+}
+
+at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
+  return at::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
+}
+
+at::Tensor timestep_projection(const at::Tensor& t, int64_t num_channels) {
+  // Same float32 arithmetic as diffusers get_timestep_embedding(flip_sin_to_cos=True, shift=0).
+  const int64_t half = num_channels / 2;
+  auto opts = at::TensorOptions().dtype(at::kFloat).device(t.device());
+  at::Tensor exponent = at::arange(0, half, opts) * (-std::log(10000.0)) / static_cast<double>(half);
+  at::Tensor emb = t.to(at::kFloat).unsqueeze(1) * at::exp(exponent).unsqueeze(0);  // [B, half]
+  return at::cat({at::cos(emb), at::sin(emb)}, -1);
+}
+
+at::Tensor MlpEmbedder::forward(const at::Tensor& x) const {
+  return linear_2.forward(at::silu(linear_1.forward(x)));
+}
+
+void MlpEmbedder::visit(const std::string& prefix, const ParamVisitor& v) {
+  linear_1.visit(join_key(prefix, "linear_1"), v);
+  linear_2.visit(join_key(prefix, "linear_2"), v);
+}
+
+at::Tensor FeedForward::forward(const at::Tensor& x) const {
+  return net_2.forward(at::gelu(net_0_proj.forward(x), "tanh"));
+}
+
+void FeedForward::visit(const std::string& prefix, const ParamVisitor& v) {
+  net_0_proj.visit(join_key(prefix, "net.0.proj"), v);
+  net_2.visit(join_key(prefix, "net.2"), v);
+}
+
+std::vector<at::Tensor> AdaLNModulation::forward(const at::Tensor& temb) const {
+  return linear.forward(at::silu(temb)).chunk(chunks, 1);
+}
+
+void AdaLNModulation::visit(const std::string& prefix, const ParamVisitor& v) {
+  linear.visit(join_key(prefix, "linear"), v);
+}
+
+}  // namespace pardit::model
