@@ -1,0 +1,96 @@
+// Communicator: the collectives and point-to-point operations the parallel strategies use, on
+// at::Tensor. One communicator per mesh-axis group (see comm_groups.hpp).
+//
+// Every collective (all_to_all, all_gather, all_reduce, broadcast, barrier) must be called by every
+// rank of the group, in the same order, with tensors of the same shape and dtype. send/recv/isend/
+// irecv pair one rank with one peer; messages between a pair arrive in the order they were sent.
+// `peer` and `root` are ranks in this communicator (0..size()-1), not world ranks.
+//
+// Tensors must be contiguous; outputs are pre-allocated by the caller (no hidden allocation in the
+// hot path). Sizes are checked as element counts (numel) against the expected shape; byte sizes
+// (nbytes) are used only for transport and the bytes_sent() counter.
+//
+// Every operation is bounded by the communication deadline (runtime/deadline.hpp); a peer that
+// stalls or dies produces a CommError naming the operation, the group and the suspected rank/host.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pardit::comm {
+
+enum class ReduceOp { sum, max };
+
+// Handle of a non-blocking send or receive. wait() completes it (MPI: the data has arrived / the
+// buffer may be reused; NCCL: later work on the current compute stream is ordered after it).
+// The tensor must stay alive and unmodified until wait() returns. Destroying an unwaited request
+// waits for it.
+class Request {
+ public:
+  virtual ~Request() = default;
+  virtual void wait() = 0;
+};
+using RequestPtr = std::unique_ptr<Request>;
+
+// Per-communicator counters for the output file's /comm group.
+struct CommStats {
+  int64_t bytes_sent = 0;       // payload bytes this rank handed to the library
+  double seconds_in_comm = 0;   // host wall time spent inside communicator calls
+  int64_t operations = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  int rank() const { return rank_; }
+  int size() const { return static_cast<int>(world_ranks_.size()); }
+  const std::string& name() const { return name_; }  // the mesh axis ("ulysses", "ring", ...) or "world"
+  const std::vector<int>& world_ranks() const { return world_ranks_; }  // group member i's world rank
+  int world_rank_of(int group_rank) const { return world_ranks_.at(static_cast<size_t>(group_rank)); }
+
+  // in: [size*n, ...]; out: same shape. Block i of `in` (rows i*n..(i+1)*n) goes to rank i; block j
+  // of `out` comes from rank j. Collective.
+  virtual void all_to_all(const at::Tensor& in, at::Tensor& out) = 0;
+  // in: [n, ...]; out: [size*n, ...], block j from rank j. Collective.
+  virtual void all_gather(const at::Tensor& in, at::Tensor& out) = 0;
+  // In place. Collective.
+  virtual void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::sum) = 0;
+  // In place, from `root`. Collective.
+  virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  virtual void send(const at::Tensor& tensor, int peer) = 0;
+  virtual void recv(at::Tensor& tensor, int peer) = 0;
+  virtual RequestPtr isend(const at::Tensor& tensor, int peer) = 0;
+  virtual RequestPtr irecv(at::Tensor& tensor, int peer) = 0;
+  // Sends `send` to `send_peer` and receives `recv` from `recv_peer`, both started together (one
+  // NCCL group), so a ring shift cannot deadlock. Use it rather than isend + irecv whenever a rank
+  // both sends and receives in one step (Ring attention, PipeFusion): on NCCL a lone isend occupies
+  // the communication stream until the peer posts its receive.
+  virtual RequestPtr exchange(const at::Tensor& send, int send_peer, at::Tensor& recv, int recv_peer) = 0;
+  // Collective.
+  virtual void barrier() = 0;
+
+  int64_t bytes_sent() const { return stats_.bytes_sent; }
+  double seconds_in_comm() const { return stats_.seconds_in_comm; }
+  const CommStats& stats() const { return stats_; }
+
+ protected:
+  Communicator(std::string name, std::vector<int> world_ranks, int rank)
+      : name_(std::move(name)), world_ranks_(std::move(world_ranks)), rank_(rank) {}
+
+  // Shared argument checks (element counts, dtypes, layout); throw pardit::Error on misuse.
+  void check_all_to_all(const at::Tensor& in, const at::Tensor& out) const;
+  void check_all_gather(const at::Tensor& in, const at::Tensor& out) const;
+  void check_peer(int peer, const char* op) const;
+  std::string describe_group() const;  // "ring group [0,1,2,3]"
+
+  std::string name_;
+  std::vector<int> world_ranks_;
+  int rank_ = 0;
+  CommStats stats_;
+};
+
+}  // namespace pardit::comm

@@ -1,0 +1,72 @@
+#include "pardit/runtime/mpi_session.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+
+#include "pardit/comm/checks.hpp"
+#include "pardit/runtime/abort.hpp"
+
+namespace pardit::runtime {
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof(buffer) - 1) != 0) return "unknown-host";
+  return buffer;
+}
+
+std::string node_name_from_environment() {
+  for (const char* var : {"PARDIT_NODE_NAME", "SLURMD_NODENAME"}) {
+    const char* value = std::getenv(var);
+    if (value != nullptr && *value != '\0') return value;
+  }
+  return host_name();
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_CHECK(MPI_Initialized(&initialized));
+  if (initialized == 0) {
+    // Singleton start (no launcher) is handled by MPI itself: a world of one.
+    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_));
+    owns_init_ = true;
+  } else {
+    MPI_CHECK(MPI_Query_thread(&thread_level_));
+  }
+  // Errors come back as codes (then MPI_CHECK throws) instead of aborting inside MPI with no context.
+  MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank_));
+  MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
+
+  MPI_Comm node_comm = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank_, MPI_INFO_NULL, &node_comm));
+  MPI_CHECK(MPI_Comm_rank(node_comm, &local_rank_));
+  MPI_CHECK(MPI_Comm_size(node_comm, &local_size_));
+  MPI_CHECK(MPI_Comm_free(&node_comm));
+
+  node_name_ = node_name_from_environment();
+  set_error_identity(node_name_, world_rank_);
+  install_fatal_signal_handlers(node_name_, world_rank_);
+}
+
+MpiSession::~MpiSession() {
+  if (!owns_init_) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  // MPI_Finalize is collective: while an exception is in flight the other ranks may never get
+  // there, so leave it to abort_job (main() calls it) rather than risk a hang here.
+  if (finalized == 0 && std::uncaught_exceptions() == 0) MPI_Finalize();
+}
+
+std::string MpiSession::thread_level_name() const {
+  switch (thread_level_) {
+    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+    case MPI_THREAD_MULTIPLE: return "MPI_THREAD_MULTIPLE";
+    default: return "unknown";
+  }
+}
+
+}  // namespace pardit::runtime
