@@ -58,6 +58,9 @@ std::vector<std::string> read_string_values(hid_t file_type, hid_t space, size_t
     size_t width = H5Tget_size(file_type);
     Handle mem(check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
     check(H5Tset_size(mem, width), "H5Tset_size");
+    // NULLPAD keeps all `width` bytes (NULLTERM would give up the last one for a terminator).
+    check(H5Tset_strpad(mem, H5T_STR_NULLPAD), "H5Tset_strpad");
+    check(H5Tset_cset(mem, H5Tget_cset(file_type)), "H5Tset_cset");
     std::vector<char> buf(width * count);
     check(read(mem.get(), buf.data()), "reading " + what);
     for (size_t i = 0; i < count; ++i) {
