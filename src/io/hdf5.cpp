@@ -105,7 +105,13 @@ void init() {
 }
 
 void fail(const std::string& what) {
-  PARDIT_CHECK(false, "HDF5: {} failed: {}", what, current_error_stack());
+  std::string stack = current_error_stack();
+  // HDF5 >= 1.10 locks files; some Lustre/NFS mounts refuse locks, with a cryptic message.
+  std::string hint = stack.find("lock") != std::string::npos
+                         ? " (on a file system without file locking, e.g. some Lustre/NFS mounts, "
+                           "set HDF5_USE_FILE_LOCKING=FALSE)"
+                         : "";
+  PARDIT_CHECK(false, "HDF5: {} failed: {}{}", what, stack, hint);
   __builtin_unreachable();
 }
 

@@ -140,6 +140,7 @@ SafetensorsHeader parse_safetensors_header(std::string_view header_json, uint64_
                      "safetensors header: the JSON is not an object; the file is corrupt or not a safetensors file");
 
   SafetensorsHeader header;
+  header.data_offset = 8 + header_json.size();
   for (const auto& [name, value] : json.items()) {
     if (name == "__metadata__") {
       PARDIT_INPUT_CHECK(value.is_object(),
@@ -211,9 +212,7 @@ SafetensorsHeader read_safetensors_header(const std::filesystem::path& file) {
   in.read(json.data(), static_cast<std::streamsize>(header_nbytes));
   PARDIT_INPUT_CHECK(in.good(), "cannot read the header of safetensors file {}; re-download it", file.string());
   try {
-    SafetensorsHeader header = parse_safetensors_header(json, file_nbytes - 8 - header_nbytes);
-    header.data_offset = 8 + header_nbytes;
-    return header;
+    return parse_safetensors_header(json, file_nbytes - 8 - header_nbytes);
   } catch (const InputError& e) {
     throw InputError(fmt::format("{}: {}", file.string(), e.what()));
   }

@@ -160,6 +160,17 @@ TEST(SafetensorsErrors, MetadataMustBeStrings) {
   EXPECT_TRUE(h.entries.empty());
 }
 
+TEST(SafetensorsErrors, DeeplyNestedJsonDoesNotOverflowTheStack) {
+  std::string deep = "{\"a\":" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}";
+  EXPECT_THAT(input_error([&] { parse_safetensors_header(deep, 0); }), HasSubstr("not a JSON object"));
+  std::string unbalanced(1'000'000, '{');
+  EXPECT_THAT(input_error([&] { parse_safetensors_header(unbalanced, 0); }), HasSubstr("not valid JSON"));
+}
+
+TEST(SafetensorsErrors, DataOffsetIsEightPlusHeaderLength) {
+  EXPECT_EQ(parse_safetensors_header(kOneF32, 16).data_offset, 8 + kOneF32.size());
+}
+
 TEST(SafetensorsErrors, WriteRejectsUnsupportedDtype) {
   TempDir dir;
   EXPECT_THAT(input_error([&] {

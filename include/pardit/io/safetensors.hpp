@@ -34,7 +34,7 @@ struct SafetensorsHeader {
 // (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL), non-negative shape, byte size equal to
 // numel * itemsize, offsets within data_nbytes, no overlaps, entries covering the data section,
 // "__metadata__" a string -> string map. Throws InputError; never crashes on any input (it is
-// also the entry point of a libFuzzer target). data_offset is left 0 (the caller knows it).
+// also the entry point of a libFuzzer target). data_offset = 8 + header_json.size().
 SafetensorsHeader parse_safetensors_header(std::string_view header_json, uint64_t data_nbytes);
 
 // Reads and validates the header of `file`: the 8-byte length (refused when larger than the
