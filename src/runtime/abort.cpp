@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <mutex>
+#include <string>
 
 namespace pardit::runtime {
 namespace {
@@ -56,8 +58,12 @@ void abort_job(const std::exception& error, ExitCode code) {
   // One line: the launcher interleaves many ranks' output.
   for (char& c : what)
     if (c == '\n') c = ' ';
-  std::fprintf(stderr, "pardit: FATAL (%s, exit %d) [%s] %s\n", kind_of(code), exit_code,
-               error_identity().c_str(), what.c_str());
+  // Messages from pardit's checks already start with "host:rank N"; others get it added.
+  const std::string& who = error_identity();
+  if (what.rfind(who, 0) == 0) what = what.substr(std::min(what.size(), who.size() + 1));
+  while (!what.empty() && (what.front() == ' ' || what.front() == ':')) what.erase(0, 1);
+  std::fprintf(stderr, "pardit: FATAL (%s, exit %d) [%s] %s\n", kind_of(code), exit_code, who.c_str(),
+               what.c_str());
   std::fflush(stderr);
   std::fflush(stdout);
 

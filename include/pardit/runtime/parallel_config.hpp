@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "pardit/common/error.hpp"
+
 namespace pardit::runtime {
 
 // Degrees of the five mesh axes, outer -> inner: dp, cfg, pipefusion, ring, ulysses.
