@@ -66,7 +66,14 @@ bool Topology::nvlinked(int rank_a, int rank_b) const {
   const auto& a = rank(rank_a);
   const auto& pci_b = rank(rank_b).gpu_pci_bus_id;
   if (pci_b.empty()) return false;
-  return std::find(a.nvlink_peer_pci.begin(), a.nvlink_peer_pci.end(), pci_b) != a.nvlink_peer_pci.end();
+  if (std::find(a.nvlink_peer_pci.begin(), a.nvlink_peer_pci.end(), pci_b) != a.nvlink_peer_pci.end()) return true;
+  // NVSwitch (HGX): each GPU's links end at the switches, so two GPUs that reach a common remote
+  // end are NVLinked even when each rank sees only its own GPU (Slurm --gpu-bind).
+  for (const auto& remote : rank(rank_b).nvlink_peer_pci)
+    if (remote != a.gpu_pci_bus_id &&
+        std::find(a.nvlink_peer_pci.begin(), a.nvlink_peer_pci.end(), remote) != a.nvlink_peer_pci.end())
+      return true;
+  return false;
 }
 
 std::string Topology::who(int world_rank) const {

@@ -1,0 +1,118 @@
+// Communicator over NCCL, for device tensors (CUDA builds only).
+//
+// [Note: comm-stream ordering]
+// Each communicator enqueues its kernels on its own stream. Before an operation, the comm stream
+// waits (cudaStreamWaitEvent) on an event recorded on the caller's current (compute) stream, so the
+// inputs are ready; after it, an event is recorded on the comm stream and, for collectives, the
+// compute stream waits on it, so later compute sees the results. For isend/irecv/exchange the
+// compute stream waits only at Request::wait(), which lets the transfer overlap compute issued in
+// between (Ring attention's next K/V block). The host never synchronises the device: it stays free
+// to enqueue work. Tensors are recorded on the comm stream with the caching allocator.
+//
+// [Note: NCCL deadlines]
+// NCCL calls return as soon as the work is enqueued, so a stalled peer blocks no host call. Every
+// operation's completion event is registered with the runtime Watchdog with a deadline
+// (PARDIT_COMM_TIMEOUT_S); the watchdog also polls ncclCommGetAsyncError. On an async error or a
+// missed deadline it calls ncclCommAbort (which releases any thread blocked on the stream) and then
+// abort_job with a CommError naming the operation, the group and its hosts, so every rank leaves.
+// Communicators are created non-blocking (ncclConfig_t::blocking = 0) and initialisation / splits are
+// polled against the same deadline.
+#pragma once
+
+#ifdef PARDIT_HAVE_CUDA
+#include <nccl.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "pardit/comm/communicator.hpp"
+#include "pardit/comm/cuda_handles.hpp"
+#include "pardit/runtime/deadline.hpp"
+#include "pardit/runtime/topology.hpp"
+
+namespace pardit::comm {
+
+// Owns an ncclComm_t: destroyed normally, or aborted (abort() is for failures: it does not wait
+// for outstanding work and is safe from another thread).
+class NcclCommHandle {
+ public:
+  NcclCommHandle() = default;
+  explicit NcclCommHandle(ncclComm_t comm) : comm_(comm) {}
+  ~NcclCommHandle();
+  NcclCommHandle(NcclCommHandle&& o) noexcept : comm_(std::exchange(o.comm_, nullptr)), aborted_(o.aborted_) {}
+  NcclCommHandle& operator=(NcclCommHandle&& o) noexcept {
+    std::swap(comm_, o.comm_);
+    std::swap(aborted_, o.aborted_);
+    return *this;
+  }
+  NcclCommHandle(const NcclCommHandle&) = delete;
+  NcclCommHandle& operator=(const NcclCommHandle&) = delete;
+  ncclComm_t get() const { return comm_; }
+  void abort();
+  bool aborted() const { return aborted_; }
+
+ private:
+  ncclComm_t comm_ = nullptr;
+  bool aborted_ = false;
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  // Collective over MPI_COMM_WORLD: rank 0 creates the ncclUniqueId, MPI broadcasts it (bounded by
+  // the deadline), every rank joins with ncclCommInitRankConfig on its current device.
+  static std::unique_ptr<NcclCommunicator> world(runtime::Topology topology);
+  // Collective over this communicator (every rank of it calls, in the same order): ncclCommSplit
+  // into groups; `world_ranks` is the caller's group in group order, identical on its members.
+  std::unique_ptr<NcclCommunicator> split(std::vector<int> world_ranks, std::string name);
+  ~NcclCommunicator() override;
+
+  void all_to_all(const at::Tensor& in, at::Tensor& out) override;
+  void all_gather(const at::Tensor& in, at::Tensor& out) override;
+  void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::sum) override;
+  void broadcast(at::Tensor& tensor, int root) override;
+  void send(const at::Tensor& tensor, int peer) override;
+  void recv(at::Tensor& tensor, int peer) override;
+  RequestPtr isend(const at::Tensor& tensor, int peer) override;
+  RequestPtr irecv(at::Tensor& tensor, int peer) override;
+  RequestPtr exchange(const at::Tensor& send, int send_peer, at::Tensor& recv, int recv_peer) override;
+  // Stream-ordered: a zero-byte all-reduce (NCCL has no barrier). Collective.
+  void barrier() override;
+
+  cudaStream_t stream() const { return stream_.get(); }
+  int device() const { return device_; }
+  // Aborts the NCCL communicator (failures only; idempotent, thread-safe).
+  void abort();
+
+ private:
+  NcclCommunicator(ncclComm_t comm, std::string name, std::vector<int> world_ranks, int rank,
+                   runtime::Topology topology, int device);
+
+  struct Pending {
+    std::shared_ptr<CudaEvent> done;
+    runtime::Clock::time_point deadline;
+    std::string op;
+  };
+
+  // See [Note: comm-stream ordering].
+  void begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
+  std::shared_ptr<CudaEvent> end(const char* op, std::initializer_list<const at::Tensor*> tensors,
+                                 bool order_compute_now);
+  std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]
+  std::string members() const;        // "ranks 0,1 on node01,node02"
+
+  NcclCommHandle comm_;
+  CudaStream stream_;
+  CudaEvent ready_;  // recorded on the compute stream before each operation
+  runtime::Topology topology_;
+  int device_ = 0;
+  int64_t sequence_ = 0;
+  std::mutex mutex_;  // guards pending_ and comm_ between the caller and the watchdog
+  std::deque<Pending> pending_;
+  int watch_id_ = -1;
+};
+
+}  // namespace pardit::comm
+#endif

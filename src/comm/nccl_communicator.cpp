@@ -1,0 +1,342 @@
+// NCCL backend. See [Note: comm-stream ordering] and [Note: NCCL deadlines] in nccl_communicator.hpp.
+#include "pardit/comm/nccl_communicator.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAStream.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "comm_timer.hpp"
+#include "pardit/comm/checks.hpp"
+#include "pardit/runtime/abort.hpp"
+#include "pardit/runtime/watchdog.hpp"
+
+namespace pardit::comm {
+namespace {
+
+ncclDataType_t nccl_type(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return ncclFloat32;
+    case at::kDouble: return ncclFloat64;
+    case at::kHalf: return ncclFloat16;
+    case at::kBFloat16: return ncclBfloat16;
+    case at::kChar: return ncclInt8;
+    case at::kByte: return ncclUint8;
+    case at::kBool: return ncclUint8;
+    case at::kInt: return ncclInt32;
+    case at::kLong: return ncclInt64;
+    default:
+      throw Error(ExitCode::runtime_failure,
+                  fmt::format("{}: dtype {} has no NCCL type", error_identity(), c10::toString(t)));
+  }
+}
+
+void check_device(const at::Tensor& t, int device, const char* op) {
+  PARDIT_CHECK(t.is_cuda() && t.get_device() == device, "{} on the NCCL backend needs a tensor on cuda:{}, got {}", op,
+               device, t.device().str());
+  PARDIT_CHECK(t.is_contiguous(), "{}: tensor must be contiguous", op);
+}
+
+ncclConfig_t nonblocking_config() {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  return config;
+}
+
+// Non-blocking communicators answer ncclInProgress until an initialisation / split / group has
+// completed; wait for it within the deadline.
+void settle(ncclComm_t comm, const std::string& what) {
+  const double timeout = runtime::comm_timeout_seconds();
+  const auto deadline =
+      runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(std::chrono::duration<double>(timeout));
+  for (;;) {
+    ncclResult_t state = ncclSuccess;
+    NCCL_CHECK(ncclCommGetAsyncError(comm, &state));
+    if (state == ncclSuccess) return;
+    if (state != ncclInProgress)
+      throw CommError(fmt::format("{}: {} failed: {} ({})", error_identity(), what, ncclGetErrorString(state),
+                                  ncclGetLastError(comm)));
+    if (runtime::Clock::now() > deadline) {
+      ncclCommAbort(comm);
+      throw CommError(fmt::format("{}: {} did not finish within {} s (PARDIT_COMM_TIMEOUT_S): a rank stalled or died",
+                                  error_identity(), what, timeout));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+class NcclRequest final : public Request {
+ public:
+  NcclRequest(std::shared_ptr<CudaEvent> done, int device) : done_(std::move(done)), device_(device) {}
+  ~NcclRequest() override {
+    if (done_) {
+      try {
+        wait();
+      } catch (...) {
+      }
+    }
+  }
+  // Orders the caller's current stream after the transfer; does not block the host.
+  void wait() override {
+    if (!done_) return;
+    CUDA_CHECK(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream(),
+                                   done_->get(), 0));
+    done_.reset();
+  }
+
+ private:
+  std::shared_ptr<CudaEvent> done_;
+  int device_;
+};
+
+}  // namespace
+
+CudaStream CudaStream::create() {
+  int least = 0, greatest = 0;
+  CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  CudaStream s;
+  CUDA_CHECK(cudaStreamCreateWithPriority(&s.stream_, cudaStreamNonBlocking, greatest));
+  return s;
+}
+
+CudaStream::~CudaStream() {
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+CudaEvent::CudaEvent() { CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+
+CudaEvent::~CudaEvent() {
+  if (event_ != nullptr) cudaEventDestroy(event_);
+}
+
+NcclCommHandle::~NcclCommHandle() {
+  if (comm_ == nullptr) return;
+  if (aborted_) return;  // ncclCommAbort already freed it
+  ncclCommDestroy(comm_);
+}
+
+void NcclCommHandle::abort() {
+  if (comm_ == nullptr || aborted_) return;
+  aborted_ = true;
+  ncclCommAbort(comm_);
+}
+
+NcclCommunicator::NcclCommunicator(ncclComm_t comm, std::string name, std::vector<int> world_ranks, int rank,
+                                   runtime::Topology topology, int device)
+    : Communicator(std::move(name), std::move(world_ranks), rank),
+      comm_(comm),
+      stream_(CudaStream::create()),
+      topology_(std::move(topology)),
+      device_(device) {
+  watch_id_ = runtime::Watchdog::global().watch([this] { return poll(); }, [this] { abort(); });
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  // After unwatch() returns the watchdog no longer touches this object.
+  if (watch_id_ >= 0) runtime::Watchdog::global().unwatch(watch_id_);
+}
+
+std::unique_ptr<NcclCommunicator> NcclCommunicator::world(runtime::Topology topology) {
+  int rank = 0, size = 0, device = 0;
+  MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+  CUDA_CHECK(cudaGetDevice(&device));
+  ncclUniqueId id{};
+  if (rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_CHECK(MPI_Ibcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD, &request));
+  runtime::wait_or_throw(&request, 1, "broadcast of the NCCL unique id");
+
+  ncclComm_t comm = nullptr;
+  ncclConfig_t config = nonblocking_config();
+  NCCL_CHECK(ncclCommInitRankConfig(&comm, size, id, rank, &config));
+  settle(comm, "ncclCommInitRankConfig (world)");
+  std::vector<int> all(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) all[static_cast<size_t>(r)] = r;
+  return std::unique_ptr<NcclCommunicator>(
+      new NcclCommunicator(comm, "world", std::move(all), rank, std::move(topology), device));
+}
+
+std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world_ranks, std::string name) {
+  const int me = world_rank_of(rank_);
+  auto it = std::find(world_ranks.begin(), world_ranks.end(), me);
+  PARDIT_CHECK(it != world_ranks.end(), "world rank {} is not in its own {} group", me, name);
+  const int key = static_cast<int>(it - world_ranks.begin());
+  const int color = *std::min_element(world_ranks.begin(), world_ranks.end());
+  ncclComm_t comm = nullptr;
+  ncclConfig_t config = nonblocking_config();
+  NCCL_CHECK(ncclCommSplit(comm_.get(), color, key, &comm, &config));
+  settle(comm_.get(), fmt::format("ncclCommSplit ({})", name));
+  settle(comm, fmt::format("ncclCommSplit ({})", name));
+  int count = 0;
+  NCCL_CHECK(ncclCommCount(comm, &count));
+  PARDIT_CHECK(count == static_cast<int>(world_ranks.size()), "ncclCommSplit for {} gave {} ranks, expected {}", name,
+               count, world_ranks.size());
+  return std::unique_ptr<NcclCommunicator>(
+      new NcclCommunicator(comm, std::move(name), std::move(world_ranks), key, topology_, device_));
+}
+
+void NcclCommunicator::abort() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  comm_.abort();
+}
+
+std::string NcclCommunicator::members() const {
+  std::vector<std::string> hosts;
+  for (int w : world_ranks_)
+    hosts.push_back(w < topology_.world_size() ? topology_.rank(w).node_name : std::string("?"));
+  return fmt::format("world ranks {} on {}", fmt::join(world_ranks_, ","), fmt::join(hosts, ","));
+}
+
+std::optional<std::string> NcclCommunicator::poll() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (comm_.aborted()) return std::nullopt;
+  ncclResult_t state = ncclSuccess;
+  if (ncclCommGetAsyncError(comm_.get(), &state) == ncclSuccess && state != ncclSuccess && state != ncclInProgress)
+    return fmt::format("{}: NCCL error on {} group ({}): {} ({})", error_identity(), name_, members(),
+                       ncclGetErrorString(state), ncclGetLastError(comm_.get()));
+  const auto now = runtime::Clock::now();
+  while (!pending_.empty()) {
+    const Pending& p = pending_.front();
+    const cudaError_t q = cudaEventQuery(p.done->get());
+    if (q == cudaSuccess) {
+      pending_.pop_front();
+      continue;
+    }
+    if (q != cudaErrorNotReady)
+      return fmt::format("{}: {} on {} group ({}): CUDA error {}", error_identity(), p.op, name_, members(),
+                         cudaGetErrorString(q));
+    if (now > p.deadline)
+      return fmt::format("{}: {} on {} group ({}) did not complete within {} s (PARDIT_COMM_TIMEOUT_S): a member "
+                         "stalled or died (NCCL cannot say which; look for the rank without this message)",
+                         error_identity(), p.op, name_, members(), runtime::comm_timeout_seconds());
+    break;  // operations complete in order on the stream
+  }
+  return std::nullopt;
+}
+
+void NcclCommunicator::begin(const char* op, std::initializer_list<const at::Tensor*> tensors) {
+  for (const at::Tensor* t : tensors) check_device(*t, device_, op);
+  PARDIT_CHECK(!comm_.aborted(), "{} on {} group: the communicator was aborted after an earlier failure", op, name_);
+  const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
+  CUDA_CHECK(cudaEventRecord(ready_.get(), compute));
+  CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), ready_.get(), 0));
+  ++sequence_;
+}
+
+std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initializer_list<const at::Tensor*> tensors,
+                                                 bool order_compute_now) {
+  // Non-blocking communicators may still be launching the group.
+  settle(comm_.get(), fmt::format("{} #{} on {} group", op, sequence_, name_));
+  auto done = std::make_shared<CudaEvent>();
+  CUDA_CHECK(cudaEventRecord(done->get(), stream_.get()));
+  const auto comm_stream = c10::cuda::getStreamFromExternal(stream_.get(), static_cast<c10::DeviceIndex>(device_));
+  for (const at::Tensor* t : tensors)
+    c10::cuda::CUDACachingAllocator::recordStream(t->storage().data_ptr(), comm_stream);
+  if (order_compute_now) {
+    const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
+    CUDA_CHECK(cudaStreamWaitEvent(compute, done->get(), 0));
+  }
+  const double timeout = runtime::comm_timeout_seconds();
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.push_back(Pending{done,
+                             runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
+                                                         std::chrono::duration<double>(timeout)),
+                             fmt::format("{} #{}", op, sequence_)});
+  return done;
+}
+
+void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) {
+  detail::CommTimer timer(stats_);
+  check_all_to_all(in, out);
+  begin("all_to_all", {&in, &out});
+  const size_t block_nbytes = in.nbytes() / static_cast<size_t>(size());
+  const auto* src = static_cast<const char*>(in.data_ptr());
+  auto* dst = static_cast<char*>(out.data_ptr());
+  // Equal splits as one group of sends and receives (bytes as ncclUint8: dtype-agnostic).
+  NCCL_CHECK(ncclGroupStart());
+  for (int peer = 0; peer < size(); ++peer) {
+    NCCL_CHECK(ncclSend(src + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
+    NCCL_CHECK(ncclRecv(dst + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
+  }
+  NCCL_CHECK(ncclGroupEnd());
+  end("all_to_all", {&in, &out}, true);
+  stats_.bytes_sent += static_cast<int64_t>(block_nbytes) * (size() - 1);
+}
+
+void NcclCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {
+  detail::CommTimer timer(stats_);
+  check_all_gather(in, out);
+  begin("all_gather", {&in, &out});
+  NCCL_CHECK(ncclAllGather(in.data_ptr(), out.data_ptr(), in.nbytes(), ncclUint8, comm_.get(), stream_.get()));
+  end("all_gather", {&in, &out}, true);
+  stats_.bytes_sent += static_cast<int64_t>(in.nbytes()) * (size() - 1);
+}
+
+void NcclCommunicator::all_reduce(at::Tensor& tensor, ReduceOp op) {
+  detail::CommTimer timer(stats_);
+  PARDIT_CHECK(!(tensor.scalar_type() == at::kBool && op == ReduceOp::sum), "all_reduce: sum of booleans; use max");
+  begin("all_reduce", {&tensor});
+  const size_t count = static_cast<size_t>(tensor.numel());  // elements, not bytes
+  NCCL_CHECK(ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), count, nccl_type(tensor.scalar_type()),
+                           op == ReduceOp::sum ? ncclSum : ncclMax, comm_.get(), stream_.get()));
+  end("all_reduce", {&tensor}, true);
+  stats_.bytes_sent += 2 * static_cast<int64_t>(tensor.nbytes()) * (size() - 1) / size();
+}
+
+void NcclCommunicator::broadcast(at::Tensor& tensor, int root) {
+  detail::CommTimer timer(stats_);
+  PARDIT_CHECK(root >= 0 && root < size(), "broadcast on {}: root {} outside 0..{}", describe_group(), root, size() - 1);
+  begin("broadcast", {&tensor});
+  NCCL_CHECK(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8, root, comm_.get(),
+                           stream_.get()));
+  end("broadcast", {&tensor}, true);
+  if (rank_ == root) stats_.bytes_sent += static_cast<int64_t>(tensor.nbytes());
+}
+
+RequestPtr NcclCommunicator::isend(const at::Tensor& tensor, int peer) {
+  detail::CommTimer timer(stats_);
+  check_peer(peer, "isend");
+  begin("send", {&tensor});
+  NCCL_CHECK(ncclSend(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+  auto done = end("send", {&tensor}, false);
+  stats_.bytes_sent += static_cast<int64_t>(tensor.nbytes());
+  return std::make_unique<NcclRequest>(std::move(done), device_);
+}
+
+RequestPtr NcclCommunicator::irecv(at::Tensor& tensor, int peer) {
+  detail::CommTimer timer(stats_);
+  check_peer(peer, "irecv");
+  begin("recv", {&tensor});
+  NCCL_CHECK(ncclRecv(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+  return std::make_unique<NcclRequest>(end("recv", {&tensor}, false), device_);
+}
+
+RequestPtr NcclCommunicator::exchange(const at::Tensor& send, int send_peer, at::Tensor& recv, int recv_peer) {
+  detail::CommTimer timer(stats_);
+  check_peer(send_peer, "exchange");
+  check_peer(recv_peer, "exchange");
+  begin("exchange", {&send, &recv});
+  NCCL_CHECK(ncclGroupStart());
+  NCCL_CHECK(ncclSend(send.data_ptr(), send.nbytes(), ncclUint8, send_peer, comm_.get(), stream_.get()));
+  NCCL_CHECK(ncclRecv(recv.data_ptr(), recv.nbytes(), ncclUint8, recv_peer, comm_.get(), stream_.get()));
+  NCCL_CHECK(ncclGroupEnd());
+  stats_.bytes_sent += static_cast<int64_t>(send.nbytes());
+  return std::make_unique<NcclRequest>(end("exchange", {&send, &recv}, false), device_);
+}
+
+void NcclCommunicator::send(const at::Tensor& tensor, int peer) { isend(tensor, peer)->wait(); }
+
+void NcclCommunicator::recv(at::Tensor& tensor, int peer) { irecv(tensor, peer)->wait(); }
+
+void NcclCommunicator::barrier() {
+  at::Tensor token = at::zeros({1}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device_));
+  all_reduce(token);
+}
+
+}  // namespace pardit::comm

@@ -1,0 +1,121 @@
+// NcclCommunicator on GPUs (CUDA builds, label gpu): the data of every operation, group
+// membership through ncclCommSplit, stream ordering against compute, and a stalled rank caught by
+// the watchdog (the last is in the fault probe when run with PARDIT_FAULT on GPU machines).
+// Run under mpirun with one GPU per rank.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include "pardit/comm/comm_groups.hpp"
+#include "pardit/comm/nccl_communicator.hpp"
+#include "pardit/runtime/device.hpp"
+#include "pardit/runtime/mesh.hpp"
+#include "pardit/runtime/mpi_session.hpp"
+
+using namespace pardit::comm;
+
+namespace {
+
+const pardit::runtime::MpiSession& session() {
+  static pardit::runtime::MpiSession s;
+  return s;
+}
+
+int device() {
+  static int d = pardit::runtime::select_device(session());
+  return d;
+}
+
+NcclCommunicator& world() {
+  static auto comm = [] {
+    device();
+    return NcclCommunicator::world(pardit::runtime::gather_topology(session(), device()));
+  }();
+  return *comm;
+}
+
+at::Tensor pattern(int rank, at::IntArrayRef shape, at::ScalarType dtype) {
+  const int64_t n = c10::multiply_integers(shape);
+  at::Tensor idx = at::arange(n, at::kLong);
+  return ((idx * 7 + rank * 3) % 29).reshape(shape).to(dtype).to(at::Device(at::kCUDA, device()));
+}
+
+const std::vector<at::ScalarType> kDtypes = {at::kFloat, at::kBFloat16, at::kHalf, at::kInt, at::kLong};
+
+}  // namespace
+
+TEST(NcclCollectives, AllToAll) {
+  auto& c = world();
+  for (auto dtype : kDtypes) {
+    at::Tensor in = pattern(c.rank(), {c.size() * 3, 5, 7}, dtype);
+    at::Tensor out = at::empty_like(in);
+    c.all_to_all(in, out);
+    for (int src = 0; src < c.size(); ++src)
+      EXPECT_TRUE(at::equal(out.narrow(0, src * 3, 3), pattern(src, {c.size() * 3, 5, 7}, dtype).narrow(0, c.rank() * 3, 3)));
+  }
+}
+
+TEST(NcclCollectives, AllGatherAllReduceBroadcast) {
+  auto& c = world();
+  for (auto dtype : kDtypes) {
+    at::Tensor in = pattern(c.rank(), {3, 11}, dtype);
+    at::Tensor out = at::empty({c.size() * 3, 11}, in.options());
+    c.all_gather(in, out);
+    for (int src = 0; src < c.size(); ++src) EXPECT_TRUE(at::equal(out.narrow(0, src * 3, 3), pattern(src, {3, 11}, dtype)));
+
+    at::Tensor t = pattern(c.rank(), {13}, dtype);
+    c.all_reduce(t);
+    at::Tensor expected = at::zeros({13}, at::kDouble);
+    for (int r = 0; r < c.size(); ++r) expected += pattern(r, {13}, at::kDouble).cpu();
+    EXPECT_TRUE(at::allclose(t.cpu().to(at::kDouble), expected));
+
+    at::Tensor b = pattern(c.rank(), {5}, dtype);
+    c.broadcast(b, c.size() - 1);
+    EXPECT_TRUE(at::equal(b, pattern(c.size() - 1, {5}, dtype)));
+  }
+}
+
+TEST(NcclCollectives, RingExchangeOverlapsCompute) {
+  auto& c = world();
+  const int n = c.size(), next = (c.rank() + 1) % n, prev = (c.rank() + n - 1) % n;
+  at::Tensor block = pattern(c.rank(), {1024, 64}, at::kBFloat16);
+  for (int hop = 1; hop < n; ++hop) {
+    at::Tensor incoming = at::empty_like(block);
+    auto request = c.exchange(block, next, incoming, prev);
+    at::Tensor busy = at::matmul(block.to(at::kFloat), block.to(at::kFloat).t());  // compute meanwhile
+    request->wait();
+    block = incoming;
+    EXPECT_TRUE(at::equal(block, pattern((c.rank() - hop + n) % n, {1024, 64}, at::kBFloat16)));
+  }
+}
+
+TEST(NcclCollectives, OrderedOnASideComputeStream) {
+  // The result must be visible to work on whatever stream is current at the call.
+  auto& c = world();
+  auto side = c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device()));
+  c10::cuda::CUDAStreamGuard guard(side);
+  at::Tensor t = at::full({1 << 20}, c.rank() + 1.0f, at::TensorOptions().device(at::kCUDA, device()));
+  c.all_reduce(t);
+  at::Tensor s = t.sum();
+  EXPECT_DOUBLE_EQ(s.item<double>(), static_cast<double>(1 << 20) * c.size() * (c.size() + 1) / 2);
+}
+
+TEST(NcclCollectives, SplitGroupsMatchMesh) {
+  const auto topo = pardit::runtime::gather_topology(session(), device());
+  const int n = topo.world_size();
+  if (n % 2 != 0) GTEST_SKIP();
+  pardit::runtime::ParallelConfig config;
+  config.ulysses = 2;
+  config.dp = n / 2;
+  const auto mesh = pardit::runtime::Mesh::place(config, topo);
+  CommGroups groups(mesh, topo, session().world_rank(), Backend::nccl);
+  auto& u = groups.axis(pardit::runtime::Axis::ulysses);
+  at::Tensor me = at::full({1}, session().world_rank(), at::TensorOptions().dtype(at::kLong).device(at::kCUDA, device()));
+  at::Tensor members = at::empty({2}, me.options());
+  u.all_gather(me, members);
+  const auto expected = mesh.group(pardit::runtime::Axis::ulysses, session().world_rank());
+  EXPECT_EQ(members[0].item<int64_t>(), expected[0]);
+  EXPECT_EQ(members[1].item<int64_t>(), expected[1]);
+}
