@@ -18,7 +18,7 @@ struct RunConfig {
   uint64_t weights_seed = 0;        // seed of the random init when no weights are given
   // conditioning
   std::string prompts;              // HDF5 prompt embeddings; empty: seeded synthetic
-  int64_t num_prompts = 1;          // synthetic prompts only
+  int64_t num_prompts = 2;          // synthetic prompts only
   // sampling
   int64_t height = 256, width = 256, steps = 4;
   uint64_t seed = 0;                // prompt p uses seed + p
