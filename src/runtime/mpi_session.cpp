@@ -7,6 +7,7 @@
 
 #include "pardit/comm/checks.hpp"
 #include "pardit/runtime/abort.hpp"
+#include "pardit/runtime/deadline.hpp"
 
 namespace pardit::runtime {
 
@@ -56,7 +57,15 @@ MpiSession::~MpiSession() {
   MPI_Finalized(&finalized);
   // MPI_Finalize is collective: while an exception is in flight the other ranks may never get
   // there, so leave it to abort_job (main() calls it) rather than risk a hang here.
-  if (finalized == 0 && std::uncaught_exceptions() == 0) MPI_Finalize();
+  if (finalized != 0 || std::uncaught_exceptions() != 0) return;
+  // MPI_Finalize waits for every rank: if one stalled, the others would hang here. A bounded
+  // barrier first turns that into a diagnosed abort.
+  try {
+    if (world_size_ > 1) deadline_barrier(MPI_COMM_WORLD, "the final barrier before MPI_Finalize");
+  } catch (const std::exception& e) {
+    abort_job(e, ExitCode::comm_failure);
+  }
+  MPI_Finalize();
 }
 
 std::string MpiSession::thread_level_name() const {

@@ -5,6 +5,7 @@
 //   abort      calls std::abort() (the launcher tears the job down)
 //   throw      throws CommError (main's abort_job ends every rank)
 //   p2p_stall  the others wait in recv from it while it sleeps
+//   stall_at_end  sleeps after the last operation (the others wait at MPI_Finalize)
 //   none       behaves
 // Exit code: what abort_job gives (3 for communication failures).
 #include <ATen/ATen.h>
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
     }
     world->barrier();
     if (session.world_rank() == 0) std::printf("fault_probe: finished normally\n");
+    if (fault == "stall_at_end" && session.world_rank() == bad)
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   } catch (const std::exception& e) {
     pardit::runtime::abort_job(e, pardit::runtime::exit_code_of(e));
   }
