@@ -121,8 +121,7 @@ NcclCommHandle::~NcclCommHandle() {
 }
 
 void NcclCommHandle::abort() {
-  if (comm_ == nullptr || aborted_) return;
-  aborted_ = true;
+  if (comm_ == nullptr || aborted_.exchange(true)) return;
   ncclCommAbort(comm_);
 }
 

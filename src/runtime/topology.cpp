@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "gpu_info.hpp"
@@ -89,13 +90,13 @@ std::string Topology::describe() const {
     for (int r : ranks_on_node(node)) {
       const RankInfo& info = rank(r);
       // NVLink column: local ranks of the same node whose GPU this GPU reaches over NVLink.
-      std::string links;
+      std::vector<int> peers;
       for (int other : ranks_on_node(node))
-        if (other != r && nvlinked(r, other)) links += (links.empty() ? "" : ",") + std::to_string(rank(other).local_rank);
-      if (links.empty()) links = info.gpu_index >= 0 ? "none" : "-";
-      if (links.size() > 14) links = fmt::format("{} peers", std::count(links.begin(), links.end(), ',') + 1);
-      std::string nics;
-      for (const auto& nic : info.net_devices) nics += (nics.empty() ? "" : ",") + nic;
+        if (other != r && nvlinked(r, other)) peers.push_back(rank(other).local_rank);
+      std::string links = fmt::format("{}", fmt::join(peers, ","));
+      if (peers.empty()) links = info.gpu_index >= 0 ? "none" : "-";
+      if (links.size() > 14) links = fmt::format("{} peers", peers.size());
+      std::string nics = fmt::format("{}", fmt::join(info.net_devices, ","));
       out += fmt::format("  {:>5} {:<16} {:>5} {:>4} {:<22} {:<13} {:>4} {:<14} {}\n", r, info.node_name,
                          info.local_rank, info.gpu_index >= 0 ? std::to_string(info.gpu_index) : "-",
                          info.gpu_name.empty() ? "-" : info.gpu_name.substr(0, 22),

@@ -22,6 +22,7 @@
 #ifdef PARDIT_HAVE_CUDA
 #include <nccl.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -42,10 +43,11 @@ class NcclCommHandle {
   NcclCommHandle() = default;
   explicit NcclCommHandle(ncclComm_t comm) : comm_(comm) {}
   ~NcclCommHandle();
-  NcclCommHandle(NcclCommHandle&& o) noexcept : comm_(std::exchange(o.comm_, nullptr)), aborted_(o.aborted_) {}
+  NcclCommHandle(NcclCommHandle&& o) noexcept
+      : comm_(std::exchange(o.comm_, nullptr)), aborted_(o.aborted_.exchange(false)) {}
   NcclCommHandle& operator=(NcclCommHandle&& o) noexcept {
     std::swap(comm_, o.comm_);
-    std::swap(aborted_, o.aborted_);
+    aborted_ = o.aborted_.exchange(aborted_.load());
     return *this;
   }
   NcclCommHandle(const NcclCommHandle&) = delete;
@@ -56,7 +58,7 @@ class NcclCommHandle {
 
  private:
   ncclComm_t comm_ = nullptr;
-  bool aborted_ = false;
+  std::atomic<bool> aborted_{false};  // set by the watchdog thread, read by the caller's
 };
 
 class NcclCommunicator final : public Communicator {
