@@ -1,0 +1,46 @@
+// Sequence parallelism for Flux joint attention: Ulysses (all-to-all over heads), Ring (K/V
+// blocks around a ring, log-sum-exp merge) and their product USP (Ulysses inside groups,
+// Ring across them). Each rank holds an equal slice of the text tokens and of the image tokens.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "pardit/comm/communicator.hpp"
+#include "pardit/model/attention.hpp"
+
+namespace pardit::parallel {
+
+// Ulysses exchange of one attention call. q/k/v: [B, S_local, H, D] ->
+// [B, U*S_local, H/U, D] each (the group's sequences concatenated in rank order), in ONE
+// all-to-all for q, k and v together. Collective over `ulysses`.
+std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                                const at::Tensor& v);
+// The inverse for the attention output: [B, U*S_local, H/U, D] -> [B, S_local, H, D].
+at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& out);
+
+// Attention output and per-row log-sum-exp of the scores: out [B, S, H, D], lse [B, H, S] float32.
+std::pair<at::Tensor, at::Tensor> attention_with_lse(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+// Ring attention: the K/V block of every rank of `ring` visits this rank once; partial outputs
+// merge by log-sum-exp. The transfer of the next block is started before the current block's
+// attention, so it overlaps. q/k/v: [B, S_local, H, D] -> [B, S_local, H, D]. Collective over `ring`.
+at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+// USP: Ulysses over `ulysses`, Ring over `ring` (either may have size 1).
+class UspAttention final : public model::AttentionStrategy {
+ public:
+  UspAttention(comm::Communicator& ulysses, comm::Communicator& ring) : ulysses_(ulysses), ring_(ring) {}
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) override;
+
+ private:
+  comm::Communicator& ulysses_;
+  comm::Communicator& ring_;
+};
+
+// This rank's slice [begin, begin+count) of `total` tokens split evenly over `parts`.
+struct TokenSlice {
+  int64_t begin = 0, count = 0;
+  static TokenSlice of(int64_t total, int parts, int index);
+};
+
+}  // namespace pardit::parallel
