@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs pardit on GPUs for a list of cases and appends one perf/results JSON line per case.
+#   perf/gpu/run-flux.sh RESULTS.jsonl "NAME|NP|ARGS" ...
+# Every case writes NAME.h5 in $WORK; a case whose NAME has a reference (REF=<name> in ARGS
+# position 0) also records the relative L2 error of its latents against that reference.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+results=$1; shift
+WORK=${WORK:-/tmp/pardit-gpu}; mkdir -p "$WORK"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+for case in "$@"; do
+  IFS='|' read -r name np ref args <<<"$case"
+  cmd="build-gpu/bin/pardit run $args --out $WORK/$name.h5 --overwrite"
+  [ "$np" -gt 1 ] && cmd="mpirun -np $np --bind-to none $cmd"
+  echo "### $name: $cmd"
+  start=$(date +%s)
+  if ! $cmd > "$WORK/$name.log" 2>&1; then
+    echo "FAILED ($name):"; tail -30 "$WORK/$name.log"; continue
+  fi
+  echo "  wall $(( $(date +%s) - start )) s"
+  grep -E "ready in|ETA" "$WORK/$name.log" | head -3
+  line=$(python3 perf/record_result.py "$WORK/$name.h5" --gpu "$gpu" --gpus "$np" --commit "$commit" --command "$cmd")
+  if [ "$ref" != "-" ]; then
+    line=$(python3 - "$WORK/$name.h5" "$WORK/$ref.h5" "$line" "$ref" <<'PY'
+import json, sys, h5py, numpy as np
+a = h5py.File(sys.argv[1])["latents"][:].astype(np.float64)
+b = h5py.File(sys.argv[2])["latents"][:].astype(np.float64)
+rec = json.loads(sys.argv[3])
+ref = json.loads(open(sys.argv[2][:-3] + ".json").read())
+rec["rel_l2_vs_" + sys.argv[4]] = float(np.linalg.norm(a - b) / np.linalg.norm(b))
+rec["speedup_vs_" + sys.argv[4]] = round(ref["ms_per_step"] / rec["ms_per_step"], 3)
+print(json.dumps(rec))
+PY
+)
+  fi
+  echo "$line" > "$WORK/$name.json"
+  echo "$line" | tee -a "$results"
+done
