@@ -8,13 +8,27 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on compute nodes or in CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
+
+
+def _size(r):
+    return (r["model"], r["height"], r["width"], r["steps"], r["device"], r["dtype"])
 
 
 def _series(rows):
+    """One line per (parallel configuration, size, ranks per node); the 1-rank run of the same
+    size starts every line, since at one rank all configurations are the same run."""
+    singles = {_size(r): r for r in rows if r["ranks"] == 1}
     out = {}
     for r in rows:
+        if r["ranks"] == 1 and len(rows) > 1:
+            continue
         label = f"{r['parallel']} {r['height']}x{r['width']}px, {r['ranks_per_node']}/node"
         out.setdefault(label, []).append(r)
+    for members in out.values():
+        single = singles.get(_size(members[0]))
+        if single and single not in members:
+            members.append(single)
     return {k: sorted(v, key=lambda r: r["ranks"]) for k, v in out.items()}
 
 
@@ -27,24 +41,33 @@ def _subtitle(rows):
     return f"{r['model']}, {r['device']} {r['dtype']}, {r['steps']} steps, {r['prompts']} prompt(s)/job"
 
 
-def _annotate_nodes(ax, members, ykey):
+def _annotate_nodes(ax, members, ykey, index):
+    """Node count next to each point; each line's labels sit at their own offset."""
     for r in members:
         ax.annotate(f"{r['nodes']}n", (r["ranks"], r[ykey]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7, color="0.35")
+                    xytext=(5, 4 - 10 * index), fontsize=7, color="0.35")
+
+
+def _rank_axis(ax, rows, label):
+    """log2 x axis ticked at the rank counts that were run, written as plain numbers."""
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(sorted({r["ranks"] for r in rows})))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(label)
 
 
 def time_per_step(rows, path):
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    for label, members in _series(rows).items():
+    for i, (label, members) in enumerate(_series(rows).items()):
         xs = [r["ranks"] for r in members]
         line, = ax.plot(xs, [r["ms_per_image_step"] for r in members], "o-", label=label)
         base = members[0]
         ideal = [base["ms_per_image_step"] * base["ranks"] / x for x in xs]
         ax.plot(xs, ideal, ":", color=line.get_color(), alpha=0.7)
-        _annotate_nodes(ax, members, "ms_per_image_step")
-    ax.set_xscale("log", base=2)
+        _annotate_nodes(ax, members, "ms_per_image_step", i)
+    _rank_axis(ax, rows, _unit(rows) + "; labels: nodes")
     ax.set_yscale("log")
-    ax.set_xlabel(_unit(rows))
     ax.set_ylabel("ms per image-step (lower is better)")
     ax.set_title(f"Time per step; dotted: ideal linear scaling\n{_subtitle(rows)}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -56,17 +79,19 @@ def time_per_step(rows, path):
 
 def speedup(rows, path):
     fig, (ax, ax_eff) = plt.subplots(1, 2, figsize=(11, 4.5))
-    top = max(r["ranks"] for r in rows)
-    ax.plot([1, top], [1, top], "k--", lw=1, label="ideal")
-    for label, members in _series(rows).items():
+    ranks = sorted({r["ranks"] for r in rows})
+    base = min(r["baseline_ranks"] for r in rows)
+    ax.plot(ranks, [x / base for x in ranks], "k--", lw=1, label="ideal")
+    for i, (label, members) in enumerate(_series(rows).items()):
         xs = [r["ranks"] for r in members]
         ax.plot(xs, [r["speedup"] for r in members], "o-", label=label)
         ax_eff.plot(xs, [100 * r["efficiency"] for r in members], "o-", label=label)
-        _annotate_nodes(ax, members, "speedup")
+        _annotate_nodes(ax, members, "speedup", i)
     ax_eff.axhline(100, color="k", ls="--", lw=1)
+    ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(ScalarFormatter())
     for a in (ax, ax_eff):
-        a.set_xscale("log", base=2)
-        a.set_xlabel(_unit(rows) + "; labels: nodes")
+        _rank_axis(a, rows, _unit(rows) + "; labels: nodes")
         a.grid(True, which="both", alpha=0.3)
     ax.set_ylabel("speed-up over the baseline run")
     ax.set_title("Speed-up vs ideal", fontsize=10)
