@@ -1,5 +1,4 @@
 # Every external dependency, found once, as imported targets.
-find_package(LibTorch 2.11 REQUIRED)
 find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
 # fmt: LibTorch's include folder carries its own fmt (v12) ahead of the system one, so every
@@ -40,12 +39,12 @@ if(NOT PARDIT_CUDA STREQUAL "OFF")
                NO_CACHE)
   if(CUDAToolkit_FOUND AND NCCL_FOUND AND PARDIT_CUDA_DRIVER AND NOT PARDIT_CUDA_DRIVER MATCHES "stubs")
     set(LibTorch_WITH_CUDA ON)
-    unset(LibTorch_FOUND)
-    find_package(LibTorch 2.11 REQUIRED)
     set(PARDIT_HAVE_CUDA ON)
   elseif(PARDIT_CUDA STREQUAL "ON")
     message(FATAL_ERROR "PARDIT_CUDA=ON but CUDA toolkit (${CUDAToolkit_FOUND}), NCCL (${NCCL_FOUND}) "
                         "or the GPU driver (${PARDIT_CUDA_DRIVER}) is missing")
   endif()
 endif()
+# After the CUDA decision: the LibTorch target includes torch_cuda only in CUDA builds.
+find_package(LibTorch 2.11 REQUIRED)
 message(STATUS "pardit: CUDA + NCCL support ${PARDIT_HAVE_CUDA}; LibTorch ${LibTorch_VERSION}")

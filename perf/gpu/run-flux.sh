@@ -9,7 +9,7 @@ results=$1; shift
 WORK=${WORK:-/tmp/pardit-gpu}; mkdir -p "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+commit=$(cat .commit 2>/dev/null || git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 for case in "$@"; do
   IFS='|' read -r name np ref args <<<"$case"
   cmd="build-gpu/bin/pardit run $args --out $WORK/$name.h5 --overwrite"
