@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build pardit with CUDA + NCCL on a GPU machine (the H200 machines have no toml++: the headers
-# travel in .deps/include, made by `bash perf/gpu/prepare-deps.sh` on the CPU machine).
+# Build pardit with CUDA + NCCL on a GPU machine, in a snapshot made by perf/gpu/snapshot.sh
+# (the H200 machines have no toml++: its headers travel in .deps/include).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPARDIT_CUDA=ON -DPARDIT_USE_CCACHE=OFF \

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# On a GPU machine: build and run from the committed HEAD only (the copied working tree may hold
-# other engineers' half-written files), so every recorded result names exactly the code it ran.
-# Usage: perf/gpu/snapshot.sh DIR  -> DIR holds HEAD's files plus .deps
+# On the CPU machine, before a GPU call: puts the committed HEAD (not the working tree, which may
+# hold other engineers' half-written files) into .snap/ with the toml++ headers in .snap/.deps,
+# so every recorded GPU result names exactly the code it ran. Carry ".snap" to the GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=$1
-rm -rf "$dir" && mkdir -p "$dir"
-git archive HEAD | tar -x -C "$dir"
-cp -r .deps "$dir/"
-git rev-parse --short=12 HEAD > "$dir/.commit"
+rm -rf .snap && mkdir -p .snap/.deps/include
+git archive HEAD | tar -x -C .snap
+cp -r /usr/include/toml++ .snap/.deps/include/
+git rev-parse --short=12 HEAD > .snap/.commit
+echo "snapshot of $(cat .snap/.commit) in .snap ($(du -sh .snap | cut -f1))"
