@@ -17,7 +17,6 @@ namespace pardit::comm {
 namespace {
 
 constexpr int kDataTag = 0;
-constexpr int kDiagTag = 77;
 
 MPI_Datatype reduce_type(at::ScalarType t) {
   switch (t) {
@@ -124,56 +123,21 @@ std::unique_ptr<MpiCommunicator> MpiCommunicator::world(runtime::Topology topolo
 std::string MpiCommunicator::host_of(int group_rank) const {
   const int w = world_rank_of(group_rank);
   if (w < topology_.world_size()) return fmt::format("world rank {} on {}", w, topology_.rank(w).node_name);
-  return fmt::format("world rank {}", w);
+  return fmt::format("world rank {} on {}", w, runtime::node_name_of_world_rank(w));
 }
 
-// [Note: stall diagnosis]
-// A timed-out MPI operation cannot say which peer is missing. So, after the deadline, every member
-// that timed out sends its operation number to every other member on a separate communicator and
-// waits a grace period (timeout/2, 0.2..10 s) for theirs. Members that stalled, died, or are
-// elsewhere do not answer and are named as suspects; members that answer with a different
-// operation number reveal ranks that called collectives in different orders. All healthy members of
-// a collective time out within the same grace period, so they see each other's answers.
+// See [Note: stall diagnosis] in runtime/deadline.hpp.
 std::string MpiCommunicator::diagnose(const char* op) {
-  const int n = size();
-  const double grace = std::clamp(runtime::comm_timeout_seconds() / 2, 0.2, 10.0);
-  std::vector<long long> theirs(static_cast<size_t>(n), -1);
-  long long mine = sequence_;
-  std::vector<MPI_Request> sends, recvs(static_cast<size_t>(n), MPI_REQUEST_NULL);
-  for (int r = 0; r < n; ++r) {
-    if (r == rank_) continue;
-    MPI_Request s = MPI_REQUEST_NULL;
-    if (MPI_Isend(&mine, 1, MPI_LONG_LONG, r, kDiagTag, diag_comm_.get(), &s) == MPI_SUCCESS) sends.push_back(s);
-    MPI_Irecv(&theirs[static_cast<size_t>(r)], 1, MPI_LONG_LONG, r, kDiagTag, diag_comm_.get(),
-              &recvs[static_cast<size_t>(r)]);
-  }
-  const auto until = runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
-                                                 std::chrono::duration<double>(grace));
-  while (runtime::Clock::now() < until) {
-    int done = 0;
-    MPI_Testall(n, recvs.data(), &done, MPI_STATUSES_IGNORE);
-    if (done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const runtime::StallDiagnosis d = runtime::diagnose_stall(diag_comm_.get(), sequence_);
   std::vector<std::string> silent, elsewhere;
-  for (int r = 0; r < n; ++r) {
-    if (r == rank_) continue;
-    int arrived = 0;
-    if (recvs[static_cast<size_t>(r)] != MPI_REQUEST_NULL)
-      MPI_Test(&recvs[static_cast<size_t>(r)], &arrived, MPI_STATUS_IGNORE);
-    else
-      arrived = 1;
-    if (!arrived)
-      silent.push_back(fmt::format("rank {} ({})", r, host_of(r)));
-    else if (theirs[static_cast<size_t>(r)] != mine)
-      elsewhere.push_back(fmt::format("rank {} ({}) is at operation #{}", r, host_of(r), theirs[static_cast<size_t>(r)]));
-  }
-  // The pending diagnosis requests are abandoned: the job is about to be aborted.
+  for (int r : d.silent) silent.push_back(fmt::format("rank {} ({})", r, host_of(r)));
+  for (auto [r, op_number] : d.elsewhere)
+    elsewhere.push_back(fmt::format("rank {} ({}) is at operation #{}", r, host_of(r), op_number));
   std::string text;
   if (!silent.empty()) text += fmt::format("no answer from {}: stalled or dead", fmt::join(silent, ", "));
   if (!elsewhere.empty())
     text += fmt::format("{}{}, this rank at #{} ({}): collectives called in different orders?",
-                        text.empty() ? "" : "; ", fmt::join(elsewhere, ", "), mine, op);
+                        text.empty() ? "" : "; ", fmt::join(elsewhere, ", "), sequence_, op);
   if (text.empty()) text = "every member answered: a rank outside this group may be holding it up";
   return text;
 }

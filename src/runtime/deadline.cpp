@@ -1,7 +1,11 @@
 #include "pardit/runtime/deadline.hpp"
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "pardit/comm/checks.hpp"
@@ -18,6 +22,17 @@ double timeout_from_environment() {
     return value;
   }
   return 300.0;
+}
+
+struct WorldIdentity {
+  std::mutex mutex;
+  MPI_Comm diag = MPI_COMM_NULL;
+  std::vector<std::string> node_names;
+  long long operations = 0;  // world-level bounded waits so far (the diagnosis compares them)
+};
+WorldIdentity& world_identity() {
+  static WorldIdentity identity;
+  return identity;
 }
 
 std::atomic<double>& timeout_storage() {
@@ -55,11 +70,75 @@ bool wait_with_deadline(MPI_Request* requests, int count, double timeout_seconds
 }
 
 void wait_or_throw(MPI_Request* requests, int count, const std::string& what) {
+  auto& world = world_identity();
+  const long long operation = ++world.operations;
   const double timeout = comm_timeout_seconds();
-  if (!wait_with_deadline(requests, count, timeout))
-    throw CommError(fmt::format("{}: {} timed out after {} s (PARDIT_COMM_TIMEOUT_S): another rank stalled "
-                                "or died",
-                                error_identity(), what, timeout));
+  if (wait_with_deadline(requests, count, timeout)) return;
+  std::string suspects = "another rank stalled or died";
+  if (world.diag != MPI_COMM_NULL) {
+    const StallDiagnosis d = diagnose_stall(world.diag, operation);
+    std::vector<std::string> silent, elsewhere;
+    for (int r : d.silent) silent.push_back(fmt::format("rank {} ({})", r, node_name_of_world_rank(r)));
+    for (auto [r, op] : d.elsewhere)
+      elsewhere.push_back(fmt::format("rank {} ({}) at world operation #{}", r, node_name_of_world_rank(r), op));
+    suspects.clear();
+    if (!silent.empty()) suspects = fmt::format("no answer from {}: stalled or dead", fmt::join(silent, ", "));
+    if (!elsewhere.empty())
+      suspects += fmt::format("{}{} (this rank at #{})", suspects.empty() ? "" : "; ", fmt::join(elsewhere, ", "),
+                              operation);
+    if (suspects.empty()) suspects = "every rank answered: one is slower than the deadline allows";
+  }
+  throw CommError(fmt::format("{}: {} (world operation #{}) timed out after {} s (PARDIT_COMM_TIMEOUT_S); {}",
+                              error_identity(), what, operation, timeout, suspects));
+}
+
+StallDiagnosis diagnose_stall(MPI_Comm diag_comm, long long my_operation) {
+  constexpr int kDiagTag = 77;
+  int n = 0, me = 0;
+  MPI_Comm_size(diag_comm, &n);
+  MPI_Comm_rank(diag_comm, &me);
+  const double grace = std::clamp(comm_timeout_seconds() / 2, 0.2, 10.0);
+  std::vector<long long> theirs(static_cast<size_t>(n), -1);
+  std::vector<MPI_Request> sends, recvs(static_cast<size_t>(n), MPI_REQUEST_NULL);
+  for (int r = 0; r < n; ++r) {
+    if (r == me) continue;
+    MPI_Request s = MPI_REQUEST_NULL;
+    if (MPI_Isend(&my_operation, 1, MPI_LONG_LONG, r, kDiagTag, diag_comm, &s) == MPI_SUCCESS) sends.push_back(s);
+    MPI_Irecv(&theirs[static_cast<size_t>(r)], 1, MPI_LONG_LONG, r, kDiagTag, diag_comm, &recvs[static_cast<size_t>(r)]);
+  }
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(grace));
+  while (Clock::now() < until) {
+    int done = 0;
+    MPI_Testall(n, recvs.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  StallDiagnosis result;
+  for (int r = 0; r < n; ++r) {
+    if (r == me) continue;
+    int arrived = 1;
+    if (recvs[static_cast<size_t>(r)] != MPI_REQUEST_NULL) MPI_Test(&recvs[static_cast<size_t>(r)], &arrived, MPI_STATUS_IGNORE);
+    if (!arrived)
+      result.silent.push_back(r);
+    else if (theirs[static_cast<size_t>(r)] != my_operation)
+      result.elsewhere.emplace_back(r, theirs[static_cast<size_t>(r)]);
+  }
+  // The pending requests are abandoned on purpose: the job is about to be aborted.
+  return result;
+}
+
+void set_world_identity(MPI_Comm diag_world, std::vector<std::string> node_names) {
+  auto& world = world_identity();
+  std::lock_guard<std::mutex> lock(world.mutex);
+  world.diag = diag_world;
+  world.node_names = std::move(node_names);
+}
+
+std::string node_name_of_world_rank(int world_rank) {
+  auto& world = world_identity();
+  std::lock_guard<std::mutex> lock(world.mutex);
+  if (world_rank < 0 || world_rank >= static_cast<int>(world.node_names.size())) return "?";
+  return world.node_names[static_cast<size_t>(world_rank)];
 }
 
 void deadline_barrier(MPI_Comm comm, const std::string& what) {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <exception>
+#include <vector>
 
 #include "pardit/comm/checks.hpp"
 #include "pardit/runtime/abort.hpp"
@@ -48,6 +49,20 @@ MpiSession::MpiSession(int* argc, char*** argv) {
 
   node_name_ = node_name_from_environment();
   set_error_identity(node_name_, world_rank_);
+
+  // Every rank's node name (fixed width) and a world duplicate for stall diagnosis, so any message
+  // can name the host of a missing rank before the topology is gathered. MPI_Init was collective
+  // already: these blocking calls add no new way to hang.
+  constexpr int kNameWidth = 64;
+  std::vector<char> names(static_cast<size_t>(kNameWidth) * static_cast<size_t>(world_size_), '\0');
+  std::vector<char> mine(kNameWidth, '\0');
+  node_name_.copy(mine.data(), kNameWidth - 1);
+  MPI_CHECK(MPI_Allgather(mine.data(), kNameWidth, MPI_CHAR, names.data(), kNameWidth, MPI_CHAR, MPI_COMM_WORLD));
+  std::vector<std::string> node_names;
+  for (int r = 0; r < world_size_; ++r) node_names.emplace_back(names.data() + static_cast<size_t>(r) * kNameWidth);
+  MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &diag_world_));
+  MPI_CHECK(MPI_Comm_set_errhandler(diag_world_, MPI_ERRORS_RETURN));
+  set_world_identity(diag_world_, std::move(node_names));
   install_fatal_signal_handlers(node_name_, world_rank_);
 }
 
@@ -65,6 +80,8 @@ MpiSession::~MpiSession() {
   } catch (const std::exception& e) {
     abort_job(e, ExitCode::comm_failure);
   }
+  set_world_identity(MPI_COMM_NULL, {});
+  MPI_Comm_free(&diag_world_);
   MPI_Finalize();
 }
 

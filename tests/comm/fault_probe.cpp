@@ -5,6 +5,7 @@
 //   abort      calls std::abort() (the launcher tears the job down)
 //   throw      throws CommError (main's abort_job ends every rank)
 //   p2p_stall  the others wait in recv from it while it sleeps
+//   stall_at_start  sleeps before the topology gather (the others wait in bootstrap)
 //   stall_at_end  sleeps after the last operation (the others wait at MPI_Finalize)
 //   none       behaves
 // Exit code: what abort_job gives (3 for communication failures).
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   try {
     const std::string fault = std::getenv("PARDIT_FAULT") ? std::getenv("PARDIT_FAULT") : "none";
     const int bad = std::getenv("PARDIT_FAULT_RANK") ? std::atoi(std::getenv("PARDIT_FAULT_RANK")) : 1;
+    if (fault == "stall_at_start" && session.world_rank() == bad)
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     auto topology = pardit::runtime::gather_topology(session);
     auto world = pardit::comm::MpiCommunicator::world(topology);
     at::Tensor t = at::ones({17}, at::kFloat);

@@ -36,6 +36,7 @@ class MpiSession {
   int world_rank_ = 0, world_size_ = 1, local_rank_ = 0, local_size_ = 1;
   int thread_level_ = MPI_THREAD_SINGLE;
   std::string node_name_;
+  MPI_Comm diag_world_ = MPI_COMM_NULL;  // see [Note: stall diagnosis] in deadline.hpp
 };
 
 // PARDIT_NODE_NAME > SLURMD_NODENAME > gethostname(). The override lets tests emulate several nodes
