@@ -3,11 +3,12 @@
 # Runs fault_probe under mpirun with PARDIT_FAULT=FAULT and checks that the job ended (all ranks)
 # within MAX_SECONDS, with exit code EXPECTED_EXIT ("nonzero" for any failure code), and that
 # the output matches REGEX (grep -E). A hang is caught by `timeout` and fails the test.
+# PARDIT_FAULT_WRAPPER (optional) is put before the probe, e.g. emulate_nodes.sh.
 np=$1 fault=$2 expected=$3 max=$4 regex=$5 probe=$6
 log=$(mktemp)
 start=$(date +%s)
 PARDIT_FAULT=$fault timeout -s KILL "$max" "${MPIEXEC:-mpirun}" -np "$np" --oversubscribe --bind-to none \
-  "$probe" >"$log" 2>&1
+  $PARDIT_FAULT_WRAPPER "$probe" >"$log" 2>&1
 rc=$?
 elapsed=$(( $(date +%s) - start ))
 cat "$log"
