@@ -125,10 +125,11 @@ void NcclCommHandle::abort() {
   ncclCommAbort(comm_);
 }
 
-NcclCommunicator::NcclCommunicator(ncclComm_t comm, std::string name, std::vector<int> world_ranks, int rank,
-                                   runtime::Topology topology, int device)
+NcclCommunicator::NcclCommunicator(ncclComm_t comm, MpiCommHandle diag, std::string name, std::vector<int> world_ranks,
+                                   int rank, runtime::Topology topology, int device)
     : Communicator(std::move(name), std::move(world_ranks), rank),
       comm_(comm),
+      diag_(std::move(diag)),
       stream_(CudaStream::create()),
       topology_(std::move(topology)),
       device_(device) {
@@ -155,10 +156,13 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::world(runtime::Topology topo
   ncclConfig_t config = nonblocking_config();
   NCCL_CHECK(ncclCommInitRankConfig(&comm, size, id, rank, &config));
   settle(comm, "ncclCommInitRankConfig (world)");
+  MPI_Comm diag = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &diag));
+  MPI_CHECK(MPI_Comm_set_errhandler(diag, MPI_ERRORS_RETURN));
   std::vector<int> all(static_cast<size_t>(size));
   for (int r = 0; r < size; ++r) all[static_cast<size_t>(r)] = r;
   return std::unique_ptr<NcclCommunicator>(
-      new NcclCommunicator(comm, "world", std::move(all), rank, std::move(topology), device));
+      new NcclCommunicator(comm, MpiCommHandle(diag), "world", std::move(all), rank, std::move(topology), device));
 }
 
 std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world_ranks, std::string name) {
@@ -167,6 +171,12 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   PARDIT_CHECK(it != world_ranks.end(), "world rank {} is not in its own {} group", me, name);
   const int key = static_cast<int>(it - world_ranks.begin());
   const int color = *std::min_element(world_ranks.begin(), world_ranks.end());
+  // The MPI twin first (MPI_Comm_split blocks: bound it with a barrier on the parent's twin).
+  runtime::deadline_barrier(diag_.get(), fmt::format("creating the {} communicator", name));
+  MPI_Comm diag = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split(diag_.get(), color, key, &diag));
+  MPI_CHECK(MPI_Comm_set_errhandler(diag, MPI_ERRORS_RETURN));
+  MpiCommHandle diag_handle(diag);
   ncclComm_t comm = nullptr;
   ncclConfig_t config = nonblocking_config();
   NCCL_CHECK(ncclCommSplit(comm_.get(), color, key, &comm, &config));
@@ -177,7 +187,7 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   PARDIT_CHECK(count == static_cast<int>(world_ranks.size()), "ncclCommSplit for {} gave {} ranks, expected {}", name,
                count, world_ranks.size());
   return std::unique_ptr<NcclCommunicator>(
-      new NcclCommunicator(comm, std::move(name), std::move(world_ranks), key, topology_, device_));
+      new NcclCommunicator(comm, std::move(diag_handle), std::move(name), std::move(world_ranks), key, topology_, device_));
 }
 
 void NcclCommunicator::abort() {
@@ -210,10 +220,23 @@ std::optional<std::string> NcclCommunicator::poll() {
     if (q != cudaErrorNotReady)
       return fmt::format("{}: {} on {} group ({}): CUDA error {}", error_identity(), p.op, name_, members(),
                          cudaGetErrorString(q));
-    if (now > p.deadline)
-      return fmt::format("{}: {} on {} group ({}) did not complete within {} s (PARDIT_COMM_TIMEOUT_S): a member "
-                         "stalled or died (NCCL cannot say which; look for the rank without this message)",
-                         error_identity(), p.op, name_, members(), runtime::comm_timeout_seconds());
+    if (now > p.deadline) {
+      // See [Note: stall diagnosis]: the members whose watchdog timed out on the same operation answer.
+      const runtime::StallDiagnosis d = runtime::diagnose_stall(diag_.get(), p.sequence);
+      std::vector<std::string> silent;
+      for (int r : d.silent) {
+        const int w = world_rank_of(r);
+        silent.push_back(fmt::format("rank {} (world rank {} on {})", r, w, runtime::node_name_of_world_rank(w)));
+      }
+      std::vector<std::string> elsewhere;
+      for (auto [r, op_number] : d.elsewhere)
+        elsewhere.push_back(fmt::format("rank {} at operation #{}", r, op_number));
+      std::string suspects = silent.empty() ? std::string("every member's watchdog answered")
+                                            : fmt::format("no answer from {}: stalled or dead", fmt::join(silent, ", "));
+      if (!elsewhere.empty()) suspects += fmt::format("; {} (this rank at #{})", fmt::join(elsewhere, ", "), p.sequence);
+      return fmt::format("{}: {} on {} group ({}) did not complete within {} s (PARDIT_COMM_TIMEOUT_S); {}",
+                         error_identity(), p.op, name_, members(), runtime::comm_timeout_seconds(), suspects);
+    }
     break;  // operations complete in order on the stream
   }
   return std::nullopt;
@@ -246,7 +269,7 @@ std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initialize
   pending_.push_back(Pending{done,
                              runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
                                                          std::chrono::duration<double>(timeout)),
-                             fmt::format("{} #{}", op, sequence_)});
+                             fmt::format("{} #{}", op, sequence_), sequence_});
   return done;
 }
 

@@ -13,8 +13,10 @@
 // NCCL calls return as soon as the work is enqueued, so a stalled peer blocks no host call. Every
 // operation's completion event is registered with the runtime Watchdog with a deadline
 // (PARDIT_COMM_TIMEOUT_S); the watchdog also polls ncclCommGetAsyncError. On an async error or a
-// missed deadline it calls ncclCommAbort (which releases any thread blocked on the stream) and then
-// abort_job with a CommError naming the operation, the group and its hosts, so every rank leaves.
+// missed deadline it runs the MPI stall diagnosis on the group's MPI twin (see [Note: stall
+// diagnosis] in runtime/deadline.hpp: members whose watchdog does not answer are named), calls
+// ncclCommAbort (which releases any thread blocked on the stream) and then abort_job with a
+// CommError naming the operation, the group, the suspects and their hosts, so every rank leaves.
 // Communicators are created non-blocking (ncclConfig_t::blocking = 0) and initialisation / splits are
 // polled against the same deadline.
 #pragma once
@@ -31,6 +33,7 @@
 
 #include "pardit/comm/communicator.hpp"
 #include "pardit/comm/cuda_handles.hpp"
+#include "pardit/comm/mpi_communicator.hpp"
 #include "pardit/runtime/deadline.hpp"
 #include "pardit/runtime/topology.hpp"
 
@@ -89,13 +92,14 @@ class NcclCommunicator final : public Communicator {
   void abort();
 
  private:
-  NcclCommunicator(ncclComm_t comm, std::string name, std::vector<int> world_ranks, int rank,
+  NcclCommunicator(ncclComm_t comm, MpiCommHandle diag, std::string name, std::vector<int> world_ranks, int rank,
                    runtime::Topology topology, int device);
 
   struct Pending {
     std::shared_ptr<CudaEvent> done;
     runtime::Clock::time_point deadline;
     std::string op;
+    int64_t sequence = 0;
   };
 
   // See [Note: comm-stream ordering].
@@ -106,6 +110,7 @@ class NcclCommunicator final : public Communicator {
   std::string members() const;        // "ranks 0,1 on node01,node02"
 
   NcclCommHandle comm_;
+  MpiCommHandle diag_;  // MPI communicator with the same members, for the stall diagnosis
   CudaStream stream_;
   CudaEvent ready_;  // recorded on the compute stream before each operation
   runtime::Topology topology_;
