@@ -8,7 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on compute nodes or in CI
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, ScalarFormatter  # noqa: E402
+
+PLAIN = FuncFormatter(lambda v, _: f"{v:g}")  # 6, 10, 20 rather than 6x10^0 on log axes
 
 
 def _size(r):
@@ -68,6 +70,8 @@ def time_per_step(rows, path):
         _annotate_nodes(ax, members, "ms_per_image_step", i)
     _rank_axis(ax, rows, _unit(rows) + "; labels: nodes")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PLAIN)
+    ax.yaxis.set_minor_formatter(PLAIN)
     ax.set_ylabel("ms per image-step (lower is better)")
     ax.set_title(f"Time per step; dotted: ideal linear scaling\n{_subtitle(rows)}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -89,7 +93,7 @@ def speedup(rows, path):
         _annotate_nodes(ax, members, "speedup", i)
     ax_eff.axhline(100, color="k", ls="--", lw=1)
     ax.set_yscale("log", base=2)
-    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(PLAIN)
     for a in (ax, ax_eff):
         _rank_axis(a, rows, _unit(rows) + "; labels: nodes")
         a.grid(True, which="both", alpha=0.3)
