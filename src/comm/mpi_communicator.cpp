@@ -181,7 +181,6 @@ void MpiCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {
 }
 
 void MpiCommunicator::all_reduce(at::Tensor& tensor, ReduceOp op) {
-  detail::CommTimer timer(stats_);
   check_host(tensor, "all_reduce");
   // Half and bfloat16 have no MPI type: reduce in float32 (more accurate than NCCL's in-type sums).
   if (tensor.scalar_type() == at::kHalf || tensor.scalar_type() == at::kBFloat16) {
@@ -190,6 +189,7 @@ void MpiCommunicator::all_reduce(at::Tensor& tensor, ReduceOp op) {
     tensor.copy_(wide);
     return;
   }
+  detail::CommTimer timer(stats_);
   const MPI_Datatype type = reduce_type(tensor.scalar_type());
   PARDIT_CHECK(type != MPI_DATATYPE_NULL, "all_reduce on {}: dtype {} is not supported", describe_group(),
                c10::toString(tensor.scalar_type()));
