@@ -48,8 +48,9 @@ if [ -n "$missing" ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; own_policy=1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends $missing >/dev/null
+  apt=(apt-get -q -o DPkg::Lock::Timeout=300)   # wait for another apt (e.g. scripts/setup.sh)
+  "${apt[@]}" update >/dev/null
+  "${apt[@]}" install -y --no-install-recommends $missing >/dev/null
   [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   log "packages installed ($(elapsed) s)"
 fi
