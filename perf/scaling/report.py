@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Gather every pardit HDF5 output under a folder (a scaling study's results, or any files)
-into scaling.csv, scaling.md and PNG plots.
+into scaling.csv, scaling.md, scaling.jsonl (perf/results format) and PNG plots.
 
     python3 perf/scaling/report.py RESULTS_DIR [--out REPORT_DIR]   (default RESULTS_DIR/report)
 
@@ -27,6 +27,7 @@ def main():
     for p in problems:
         print(f"warning: skipped {p}", file=sys.stderr)
     tables.write_csv(rows, out / "scaling.csv")
+    tables.write_jsonl(rows, out / "scaling.jsonl")
     md = tables.markdown(rows, problems)
     (out / "scaling.md").write_text(md)
     print(md)
@@ -34,7 +35,7 @@ def main():
         return 1
     for png in plots.all_plots(rows, out):
         print(f"wrote {png}")
-    print(f"wrote {out / 'scaling.csv'} and {out / 'scaling.md'}")
+    print(f"wrote {out / 'scaling.csv'}, {out / 'scaling.md'} and {out / 'scaling.jsonl'}")
     return 1 if problems else 0
 
 

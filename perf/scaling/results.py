@@ -46,7 +46,14 @@ def read_run(path, parallel=None):
             "device": device,
             "dtype": _attr(f, "dtype"),
             "complete": int(f.attrs.get("complete", 0)),
+            "commit": _attr(f, "git_revision"),
+            "date": _attr(f, "created_utc"),
+            "command": _attr(f, "command_line"),
         }
+        gpu = f["topology"].get("gpu")
+        row["gpu"] = gpu.asstr()[0] if gpu is not None and len(gpu) else device
+        peak = f["timings"].get("peak_memory_bytes")
+        row["peak_mem_gib"] = float(np.max(peak[:])) / 2**30 if peak is not None else float("nan")
     num_prompts, steps = step.shape[1], step.shape[2]
     image_steps = num_prompts * steps
     per_step = np.nanmax(step, axis=0)                     # [P, steps]: slowest rank of each step

@@ -1,5 +1,6 @@
 """The scaling table as CSV (every column) and markdown (the columns a reader compares)."""
 import csv
+import json
 
 from results import finite
 
@@ -7,7 +8,8 @@ CSV_COLUMNS = [
     "model", "device", "dtype", "height", "width", "steps", "prompts", "parallel", "mesh",
     "nodes", "ranks_per_node", "ranks", "gpus", "ms_per_image_step", "step_latency_ms",
     "speedup", "ideal_speedup", "efficiency", "baseline_ranks", "compute_ms_per_image_step",
-    "comm_ms_per_image_step", "comm_fraction", "comm_gib", "denoise_s", "complete", "file",
+    "comm_ms_per_image_step", "comm_fraction", "comm_gib", "peak_mem_gib", "denoise_s", "complete",
+    "commit", "date", "file",
 ]
 MD_COLUMNS = [  # (header, key, format)
     ("size", None, None), ("parallel", "parallel", "{}"), ("mesh", "mesh", "{}"),
@@ -54,3 +56,19 @@ def markdown(rows, problems=()):
     if problems:
         lines += ["", "Files that could not be read:", ""] + [f"- {p}" for p in problems]
     return "\n".join(lines) + "\n"
+
+
+def write_jsonl(rows, path):
+    """One JSON object per run in the schema of perf/results/*.jsonl (DESIGN.md section 7):
+    ms_per_step is the per-image step latency; the scaling numbers ride along."""
+    with open(path, "w") as fh:
+        for r in rows:
+            rec = {"system": "pardit", "model": r["model"], "height": r["height"], "width": r["width"],
+                   "steps": r["steps"], "dtype": r["dtype"], "gpus": r["gpus"], "mesh": r["mesh"],
+                   "ms_per_step": round(r["step_latency_ms"], 3),
+                   "peak_mem_gib": r["peak_mem_gib"] if finite(r["peak_mem_gib"]) else None,
+                   "gpu": r["gpu"], "commit": r["commit"], "date": r["date"], "command": r["command"],
+                   "nodes": r["nodes"], "ranks": r["ranks"],
+                   "ms_per_image_step": round(r["ms_per_image_step"], 3),
+                   "speedup": round(r["speedup"], 4), "efficiency": round(r["efficiency"], 4)}
+            fh.write(json.dumps(rec) + "\n")
