@@ -52,6 +52,15 @@ at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const a
                                                      static_cast<int>(config_.num_layers) + index);
 }
 
+at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t text_rows, const at::Tensor& temb,
+                                      const RotaryTable& rope, AttentionStrategy& attention) const {
+  const int doubles = static_cast<int>(transformer_blocks.size());
+  if (index >= doubles) return single_block(index - doubles, x, temb, rope, attention);
+  FluxStreams s{x.narrow(1, text_rows, x.size(1) - text_rows), x.narrow(1, 0, text_rows), temb};
+  double_block(index, s, rope, attention);
+  return at::cat({s.txt, s.img}, 1);
+}
+
 at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const at::Tensor& temb) const {
   auto m = norm_out.forward(temb);  // scale, shift (this order in AdaLayerNormContinuous)
   return proj_out.forward(modulate(layer_norm_no_affine(img), m[1], m[0]));

@@ -67,6 +67,7 @@ DenoiseResult denoise(NoisePredictor& predictor, const Conditioning& conditionin
   if (guidance_embeds) in.guidance = at::full({1}, options.guidance, f32);
 
   DenoiseResult result;
+  predictor.begin_request();
   for (int64_t i = 0; i < schedule.steps(); ++i) {
     const auto start = std::chrono::steady_clock::now();
     // FluxPipeline feeds t / 1000 with t = sigma * 1000 in float32 (not exactly sigma).

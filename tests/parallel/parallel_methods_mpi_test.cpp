@@ -21,7 +21,8 @@ namespace {
 using namespace pardit;
 
 struct Case {
-  int dp, cfg, ring, ulysses;
+  int dp, cfg, ring, ulysses, pipefusion = 1, patches = 0, warmup = 3;
+  int ranks() const { return dp * cfg * ring * ulysses * pipefusion; }
 };
 
 int world_size() {
@@ -51,9 +52,8 @@ at::Tensor run(const model::FluxTransformer& m, pipeline::NoisePredictor& predic
   return pipeline::denoise(predictor, cond, pipeline::initial_noise(11, shape), opt, true, at::kCPU).latents;
 }
 
-void check_mesh(const Case& c) {
-  const int n = world_size();
-  if (c.dp * c.cfg * c.ring * c.ulysses != n) GTEST_SKIP() << "needs " << c.dp * c.cfg * c.ring * c.ulysses << " ranks";
+// Latents of the parallel run and of the single-rank run.
+std::pair<at::Tensor, at::Tensor> run_both(const Case& c) {
   runtime::MpiSession session;  // already initialised by the test main: a view of it
   runtime::Topology topo = runtime::gather_topology(session);
   runtime::ParallelConfig pc;
@@ -61,6 +61,9 @@ void check_mesh(const Case& c) {
   pc.cfg = c.cfg;
   pc.ring = c.ring;
   pc.ulysses = c.ulysses;
+  pc.pipefusion = c.pipefusion;
+  pc.num_pipeline_patches = c.patches;
+  pc.warmup_steps = c.warmup;
   runtime::Mesh mesh = runtime::Mesh::place(pc, topo);
   comm::CommGroups groups(mesh, topo, session.world_rank(), comm::Backend::mpi);
 
@@ -75,9 +78,15 @@ void check_mesh(const Case& c) {
   model::LocalAttention local;
   pipeline::ModelPredictor single(m, local, shape, m.config().text_tokens);
   at::Tensor reference = run(m, single, true_cfg);
+  return {parallel, reference};
+}
+
+void check_mesh(const Case& c) {
+  if (c.ranks() != world_size()) GTEST_SKIP() << "needs " << c.ranks() << " ranks";
+  auto [parallel, reference] = run_both(c);
   const double max_diff = (parallel - reference).abs().max().item<double>();
   EXPECT_TRUE(at::allclose(parallel, reference, 1e-5, 5e-5))
-      << pc.str() << ": max |diff| " << max_diff << ", max |ref| " << reference.abs().max().item<double>();
+      << c.ranks() << " ranks: max |diff| " << max_diff << ", max |ref| " << reference.abs().max().item<double>();
   EXPECT_GT(reference.abs().max().item<double>(), 0.5);
 }
 
@@ -91,31 +100,30 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 1, 1, 4}, Case{1, 1, 4, 1}, Case{1, 1, 2, 2}, Case{1, 2, 1, 2},   // 4 ranks
                       Case{1, 2, 2, 1}, Case{2, 1, 2, 1}, Case{2, 1, 1, 2},
                       Case{1, 2, 2, 2}, Case{1, 1, 2, 4}, Case{2, 2, 1, 2}, Case{2, 1, 2, 2},   // 8 ranks
-                      Case{1, 2, 1, 4}),
+                      Case{1, 2, 1, 4},
+                      // PipeFusion, synchronous (warm-up >= steps): exact
+                      Case{1, 1, 1, 1, 2, 2}, Case{1, 1, 1, 2, 2, 2}, Case{1, 2, 1, 1, 2, 3},
+                      Case{2, 1, 1, 1, 2, 2}, Case{1, 1, 1, 1, 4, 4}, Case{1, 2, 1, 2, 2, 2},
+                      Case{1, 1, 1, 2, 4, 2}),
     [](const auto& info) {
       const Case& c = info.param;
-      return "dp" + std::to_string(c.dp) + "_cfg" + std::to_string(c.cfg) + "_r" + std::to_string(c.ring) + "_u" +
-             std::to_string(c.ulysses);
+      return "dp" + std::to_string(c.dp) + "_cfg" + std::to_string(c.cfg) + "_pf" + std::to_string(c.pipefusion) +
+             "_r" + std::to_string(c.ring) + "_u" + std::to_string(c.ulysses);
     });
 
-TEST(ParallelMethods, PipeFusionIsRefusedClearlyUntilImplemented) {
-  // Guard for the factory's message; replaced by equality tests when PipeFusion lands.
-  runtime::ParallelConfig pc;
-  pc.pipefusion = world_size();
-  if (pc.pipefusion < 2) GTEST_SKIP();
-  runtime::MpiSession session;
-  runtime::Topology topo = runtime::gather_topology(session);
-  runtime::Mesh mesh = runtime::Mesh::place(pc, topo);
-  comm::CommGroups groups(mesh, topo, session.world_rank(), comm::Backend::mpi);
-  model::FluxTransformer m(tiny());
-  parallel::PredictorSetup setup{&m, &mesh, &groups, session.world_rank(),
-                                 pipeline::LatentShape::for_image(kHeight, kWidth), 8};
-  try {
-    parallel::make_predictor(setup);
-    FAIL() << "expected an InputError";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("PipeFusion"), std::string::npos) << e.what();
-  }
+// PipeFusion with warm-up >= steps is synchronous: exact. With fewer warm-up steps, attention
+// reads one-step-stale K/V of other patches; the relative L2 deviation of the latents from the
+// single-rank run is measured and must stay below 0.2 for this model and schedule (3 steps,
+// 1 warm-up, flux-tiny with random weights; docs/parallelism.md records the measured values).
+TEST(PipeFusion, StaleKVDeviationIsBounded) {
+  const int n = world_size();
+  if (n != 2 && n != 4) GTEST_SKIP();
+  Case c{1, 1, 1, n / 2, 2, 2, 1};
+  auto [parallel, reference] = run_both(c);
+  const double rel = ((parallel - reference).norm() / reference.norm()).item<double>();
+  std::printf("PipeFusion pf2 u%d patches=2 warmup=1 steps=3: relative L2 deviation %.4g\n", n / 2, rel);
+  EXPECT_LT(rel, 0.2);
+  EXPECT_GT(rel, 1e-6) << "stale K/V should change the result at all";
 }
 
 }  // namespace

@@ -42,6 +42,10 @@ class FluxTransformer {
   // Single blocks work on the joint sequence x = [txt ; img]: [B, S_txt + S_img, dim].
   at::Tensor single_block(int index, const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
                           AttentionStrategy& attention) const;
+  // Block `index` of all num_blocks() (double blocks first) on the joint sequence
+  // x = [txt ; img]: [B, text_rows + S_img, dim] -> same shape. For pipelined stages.
+  at::Tensor run_block(int index, const at::Tensor& x, int64_t text_rows, const at::Tensor& temb,
+                       const RotaryTable& rope, AttentionStrategy& attention) const;
   // AdaLN-continuous norm + projection of the image tokens: [B, S_img, dim] -> [B, S_img, out_channels].
   at::Tensor final_layer(const at::Tensor& img, const at::Tensor& temb) const;
 

@@ -48,6 +48,8 @@ class NoisePredictor {
   // Guided noise prediction [1, S_img, out_channels] float32 for the whole image, the same on
   // every rank that takes part. Collective over the predictor's ranks.
   virtual at::Tensor predict(const StepInputs& in) = 0;
+  // Called before the first step of every request (PipeFusion counts its warm-up steps from here).
+  virtual void begin_request() {}
 };
 
 // The whole model on this rank's tokens with an injected attention strategy; true CFG as two
