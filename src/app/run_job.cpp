@@ -18,6 +18,7 @@
 #include "pardit/io/weights.hpp"
 #include "pardit/model/weights.hpp"
 #include "pardit/parallel/predictor.hpp"
+#include "pardit/parallel/prompt_queue.hpp"
 #include "pardit/pipeline/conditioning.hpp"
 #include "pardit/runtime/abort.hpp"
 #include "pardit/runtime/deadline.hpp"
@@ -124,11 +125,8 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   log::info("model {} ({} parameters, {} on {}) ready in {:.1f} s", plan.model.name, model.num_parameters(),
             config.dtype, device.str(), weights_seconds);
 
-  // 6-7: denoise the prompts of this rank's replica (data parallel: replica r takes p % dp == r).
+  // 6-7: denoise prompts as this rank's replica takes them from the shared queue (data parallel).
   const int replica = mesh.coords(rank)[static_cast<size_t>(runtime::Axis::dp)];
-  auto coords = mesh.coords(rank);
-  bool replica_leader = true;  // reports the replica's latents: coordinate 0 on every non-dp axis
-  for (int a = 1; a < runtime::kNumAxes; ++a) replica_leader &= coords[static_cast<size_t>(a)] == 0;
 
   parallel::PredictorSetup setup{&model, &mesh, &groups, rank, plan.latent_shape, plan.text_tokens};
   auto predictor = parallel::make_predictor(setup);
@@ -143,10 +141,11 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   mine.weights_seconds = weights_seconds;
   mine.setup_seconds = seconds_since(job_start);
 
+  parallel::PromptQueue queue(replica, P);
   const auto denoise_start = Clock::now();
-  const int64_t mine_count = (P - replica + plan.parallel.dp - 1) / plan.parallel.dp;
+  const int64_t expected_steps = (P + plan.parallel.dp - 1) / plan.parallel.dp * config.steps;  // for the ETA
   int64_t done_steps = 0;
-  for (int64_t p = replica; p < P; p += plan.parallel.dp) {
+  for (int64_t p; (p = queue.next()) >= 0;) {
     pipeline::Conditioning cond;
     if (plan.synthetic) {
       cond = pipeline::synthetic_conditioning(config.seed, p, plan.text_tokens, plan.model.joint_attention_dim,
@@ -166,7 +165,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
       if (std::isnan(mine.time_to_first_step_seconds)) mine.time_to_first_step_seconds = seconds_since(job_start);
       ++done_steps;
       const double per_step = seconds_since(denoise_start) / static_cast<double>(done_steps);
-      const double remaining = per_step * static_cast<double>(mine_count * config.steps - done_steps);
+      const double remaining = per_step * static_cast<double>(std::max<int64_t>(0, expected_steps - done_steps));
       log::info("prompt {}/{} step {}/{}  {:.3f} s/step  ETA {}", p + 1, P, step + 1, config.steps, seconds,
                 format_eta(remaining));
     };
@@ -176,7 +175,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
                  "prompt {} produced NaN/Inf latents (dtype {}): try --dtype fp32 or bf16, or check the weights", p,
                  config.dtype);
     for (int64_t s = 0; s < config.steps; ++s) mine.step_seconds[p][s] = result.step_seconds[static_cast<size_t>(s)];
-    if (replica_leader) {
+    if (queue.leader()) {
       mine.latents[p].copy_(latents[0]);
       mine.reported[p] = 1;
     }
