@@ -15,7 +15,7 @@ class BadInput : public ::testing::Test {
     // Weights of a different tiny Flux (diffusers keys, other shapes) and a prompt file without
     // /prompt_embeds, made with python3 (torch + safetensors + h5py).
     if (!pardit::test::python_has("torch, safetensors, h5py, numpy")) return;
-    auto r = pardit::test::run_python(inputs_->path(), R"(
+    auto r = pardit::test::run_python(inputs_->path(), R"PY(
 import sys, os, torch, h5py, numpy as np
 from safetensors.torch import save_file
 d = sys.argv[1]
@@ -38,7 +38,7 @@ with h5py.File(os.path.join(d, "no-embeds.h5"), "w") as f:
     f["pooled_prompt_embeds"] = np.zeros((2, 32), np.float32)
     f["prompts"] = [b"a cat", b"a dog"]
 print("INPUTS OK")
-)", shell_quote(inputs_->path().string()));
+)PY", shell_quote(inputs_->path().string()));
     made_ = r.exit_code == 0 && contains(r.output, "INPUTS OK");
     if (!made_) std::fprintf(stderr, "making the inputs failed:\n%s\n", r.output.c_str());
   }
@@ -68,7 +68,7 @@ TEST_F(BadInput, UnknownModel) {
 }
 
 TEST_F(BadInput, HeightNotMultipleOf16) {
-  expect_refused("run --model flux-tiny --height 100 --width 32 --steps 1", {"100", "multiple of 16", "96"});
+  expect_refused("run --model flux-tiny --height 100 --width 32 --steps 1", {"100", "multiples of 16", "96"});
 }
 
 TEST_F(BadInput, CorruptWeights) {
@@ -87,7 +87,7 @@ TEST_F(BadInput, MismatchedWeights) {
   if (!made_) GTEST_SKIP() << "inputs not made (python3 modules missing)";
   // Names the model and at least one offending tensor.
   expect_refused(std::string(kSmall) + " --weights " + shell_quote(in("other.safetensors").string()),
-                 {"do not match", "flux-tiny", "x_embedder.weight"});
+                 {"do not match", "flux-tiny", "wrong shape", "x_embedder.weight"});
 }
 
 TEST_F(BadInput, MissingWeightsFile) {

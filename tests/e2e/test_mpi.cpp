@@ -28,7 +28,7 @@ TEST(Mpi, DataParallelEqualsSingleRank) {
                          mpirun_2(std::string(kJob) + " --dp-degree 2 --out dp2.h5"));
   ASSERT_EQ(two.exit_code, 0) << two.output;
   TempDir py;
-  auto r = pardit::test::run_python(py.path(), R"(
+  auto r = pardit::test::run_python(py.path(), R"PY(
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
     assert int(a.attrs["world_size"]) == 1 and int(b.attrs["world_size"]) == 2
@@ -52,7 +52,7 @@ with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
         r = rank_of_replica[p % 2]
         assert np.isfinite(st[r, p]).all() and not np.isfinite(st[1 - r, p]).any(), (p, st)
 print("DP OK", nodes)
-)", shell_quote((dir / "single.h5").string()) + " " + shell_quote((dir / "dp2.h5").string()));
+)PY", shell_quote((dir / "single.h5").string()) + " " + shell_quote((dir / "dp2.h5").string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "DP OK")) << r.output;
 }

@@ -23,7 +23,7 @@ TEST(Weights, DiffusersFolderReproducesFluxPipeline) {
                         dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
-  auto cmp = pardit::test::run_python(dir.path(), R"(
+  auto cmp = pardit::test::run_python(dir.path(), R"PY(
 import sys, h5py, numpy as np
 from safetensors.numpy import load_file
 ref = load_file(sys.argv[2])["final_latents"]
@@ -40,7 +40,7 @@ assert np.allclose(got, ref, rtol=0, atol=2e-4), "max abs error %g > 2e-4" % err
 noise = load_file(sys.argv[2])["initial_noise"]
 assert float(np.abs(ref - noise).max()) > 1e-2
 print("ROUND TRIP OK")
-)", shell_quote((dir / "out.h5").string()) + " " + shell_quote((ref / "sampling.safetensors").string()));
+)PY", shell_quote((dir / "out.h5").string()) + " " + shell_quote((ref / "sampling.safetensors").string()));
   EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
   EXPECT_TRUE(contains(cmp.output, "ROUND TRIP OK")) << cmp.output;
 }
