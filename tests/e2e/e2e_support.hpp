@@ -27,9 +27,10 @@ inline std::string pardit_binary() {
   return b ? b : "pardit";
 }
 
-// `pardit ARGS` in directory `cwd`; ARGS is pasted into a shell command line as is.
-inline CommandResult run_pardit(const std::string& args, const fs::path& cwd) {
-  return run_command("cd " + shell_quote(cwd.string()) + " && " + shell_quote(pardit_binary()) + " " + args);
+// `pardit ARGS` in directory `cwd`; ARGS is pasted into a shell command line as is, `env`
+// ("NAME=value ...") before the command.
+inline CommandResult run_pardit(const std::string& args, const fs::path& cwd, const std::string& env = "") {
+  return run_command("cd " + shell_quote(cwd.string()) + " && " + env + shell_quote(pardit_binary()) + " " + args);
 }
 
 inline bool contains(const std::string& haystack, const std::string& needle) {

@@ -186,8 +186,9 @@ with h5py.File(sys.argv[1], "r") as f:
     assert f["latents"].shape == (1, 16, 4, 6), f["latents"].shape      # height/width from the TOML
     assert f["timings/step_seconds"].shape == (1, 1, 3), f["timings/step_seconds"].shape  # steps from the CLI
     assert list(f["seeds"][:]) == [9], f["seeds"][:]                     # seed from the CLI
-    for line in ["steps = 3", "seed = 9", "height = 32", "width = 48", 'out = "cli.h5"']:
-        assert line in cfg.splitlines(), (line, cfg)
+    lines = [l.replace("'", '"') for l in cfg.splitlines()]  # TOML basic or literal strings
+    for line in ["steps = 3", "seed = 9", "height = 32", "width = 48", 'out = "cli.h5"', 'model = "flux-tiny"']:
+        assert line in lines, (line, cfg)
 print("CONFIG OK")
 )PY", shell_quote((dir / "cli.h5").string()));
   EXPECT_EQ(c.exit_code, 0) << c.output;
