@@ -90,6 +90,11 @@ void FluxTransformer::visit(const ParamVisitor& v) {
   proj_out.visit("proj_out", v);
 }
 
+void FluxTransformer::prepare() {
+  for (auto& b : transformer_blocks) b.fuse();
+  for (auto& b : single_transformer_blocks) b.fuse();
+}
+
 int64_t FluxTransformer::num_parameters() {
   int64_t n = 0;
   visit([&](const std::string&, at::Tensor&, const std::vector<int64_t>& shape) {

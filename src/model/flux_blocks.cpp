@@ -2,11 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include "pardit/common/error.hpp"
+
 namespace pardit::model {
 namespace {
-
-// [B, S, H*D] -> [B, S, H, D]
-at::Tensor split_heads(const at::Tensor& x, int64_t head_dim) { return x.unflatten(-1, {-1, head_dim}); }
 
 at::Tensor clip_fp16(at::Tensor x) {
   // diffusers clips fp16 activations to the representable range after each block.
@@ -47,6 +46,45 @@ void FluxAttention::visit(const std::string& prefix, const ParamVisitor& v) {
   }
 }
 
+namespace {
+// Concatenates Linear layers' weights and biases into one and re-points each into it.
+void fuse_linears(std::initializer_list<Linear*> parts, at::Tensor& weight, at::Tensor& bias) {
+  std::vector<at::Tensor> w, b;
+  for (Linear* l : parts) {
+    w.push_back(l->weight);
+    b.push_back(l->bias);
+  }
+  weight = at::cat(w);
+  bias = at::cat(b);
+  int64_t row = 0;
+  for (Linear* l : parts) {
+    l->weight = weight.narrow(0, row, l->out_features);
+    l->bias = bias.narrow(0, row, l->out_features);
+    row += l->out_features;
+  }
+}
+
+std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, int64_t head_dim, const RMSNorm& nq, const RMSNorm& nk) {
+  at::Tensor t = qkv.unflatten(-1, {3, -1, head_dim});  // [B, S, 3, H, D]
+  return {nq.forward(t.select(2, 0)), nk.forward(t.select(2, 1)), t.select(2, 2)};
+}
+}  // namespace
+
+void FluxAttention::fuse() {
+  fuse_linears({&to_q, &to_k, &to_v}, qkv_weight, qkv_bias);
+  if (joint) fuse_linears({&add_q_proj, &add_k_proj, &add_v_proj}, add_qkv_weight, add_qkv_bias);
+}
+
+std::array<at::Tensor, 3> FluxAttention::project(const at::Tensor& x) const {
+  PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
+  return split_qkv(at::linear(x, qkv_weight, qkv_bias), head_dim, norm_q, norm_k);
+}
+
+std::array<at::Tensor, 3> FluxAttention::project_added(const at::Tensor& x) const {
+  PARDIT_CHECK(add_qkv_weight.defined(), "FluxAttention used before fuse()");
+  return split_qkv(at::linear(x, add_qkv_weight, add_qkv_bias), head_dim, norm_added_q, norm_added_k);
+}
+
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)
     : norm1(dim, 6), norm1_context(dim, 6), attn(dim, heads, head_dim, /*joint=*/true),
       ff(dim, 4 * dim), ff_context(dim, 4 * dim) {}
@@ -58,28 +96,24 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   const int64_t s_txt = txt.size(1), s_img = img.size(1);
   auto m = norm1.forward(temb);          // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
   auto mc = norm1_context.forward(temb);
-  at::Tensor img_n = modulate(layer_norm_no_affine(img), m[0], m[1]);
-  at::Tensor txt_n = modulate(layer_norm_no_affine(txt), mc[0], mc[1]);
+  at::Tensor img_n = norm_modulate(img, m[0], m[1]);
+  at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  const int64_t hd = attn.head_dim;
-  at::Tensor q = at::cat({attn.norm_added_q.forward(split_heads(attn.add_q_proj.forward(txt_n), hd)),
-                          attn.norm_q.forward(split_heads(attn.to_q.forward(img_n), hd))}, 1);
-  at::Tensor k = at::cat({attn.norm_added_k.forward(split_heads(attn.add_k_proj.forward(txt_n), hd)),
-                          attn.norm_k.forward(split_heads(attn.to_k.forward(img_n), hd))}, 1);
-  at::Tensor v = at::cat({split_heads(attn.add_v_proj.forward(txt_n), hd),
-                          split_heads(attn.to_v.forward(img_n), hd)}, 1);  // [B, S, H, D]
-  q = apply_rotary(q, rope);
-  k = apply_rotary(k, rope);
+  auto [tq, tk, tv] = attn.project_added(txt_n);
+  auto [iq, ik, iv] = attn.project(img_n);
+  at::Tensor q = apply_rotary(at::cat({tq, iq}, 1), rope);  // [B, S, H, D]
+  at::Tensor k = apply_rotary(at::cat({tk, ik}, 1), rope);
+  at::Tensor v = at::cat({tv, iv}, 1);
   at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
 
   // Gated residuals, then the modulated MLPs.
-  at::Tensor img_out = img + m[2].unsqueeze(1) * img_attn;
-  img_out = img_out + m[5].unsqueeze(1) * ff.forward(modulate(layer_norm_no_affine(img_out), m[3], m[4]));
-  at::Tensor txt_out = txt + mc[2].unsqueeze(1) * txt_attn;
-  txt_out = txt_out + mc[5].unsqueeze(1) * ff_context.forward(modulate(layer_norm_no_affine(txt_out), mc[3], mc[4]));
+  at::Tensor img_out = gated_residual(img, m[2], img_attn);
+  img_out = gated_residual(img_out, m[5], ff.forward(norm_modulate(img_out, m[3], m[4])));
+  at::Tensor txt_out = gated_residual(txt, mc[2], txt_attn);
+  txt_out = gated_residual(txt_out, mc[5], ff_context.forward(norm_modulate(txt_out, mc[3], mc[4])));
   return {clip_fp16(txt_out), img_out};
 }
 
@@ -99,14 +133,13 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
                                                AttentionStrategy& attention, int layer) const {
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
-  at::Tensor xn = modulate(layer_norm_no_affine(x), m[0], m[1]);
-  at::Tensor mlp = at::gelu(proj_mlp.forward(xn), "tanh");  // [B, S, 4*dim]
-  const int64_t hd = attn.head_dim;
-  at::Tensor q = apply_rotary(attn.norm_q.forward(split_heads(attn.to_q.forward(xn), hd)), rope);
-  at::Tensor k = apply_rotary(attn.norm_k.forward(split_heads(attn.to_k.forward(xn), hd)), rope);
-  at::Tensor v = split_heads(attn.to_v.forward(xn), hd);
+  at::Tensor xn = norm_modulate(x, m[0], m[1]);
+  at::Tensor mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias);  // [B, S, 4*dim]
+  auto [q, k, v] = attn.project(xn);
+  q = apply_rotary(q, rope);
+  k = apply_rotary(k, rope);
   at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, dim]
-  at::Tensor out = x + m[2].unsqueeze(1) * proj_out.forward(at::cat({o, mlp}, 2));
+  at::Tensor out = gated_residual(x, m[2], proj_out.forward(at::cat({o, mlp}, 2)));
   return clip_fp16(out);
 }
 

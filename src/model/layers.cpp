@@ -27,6 +27,24 @@ at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tens
   return at::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
 }
 
+at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
+  if (x.size(0) != 1) return modulate(layer_norm_no_affine(x), shift, scale);
+  return at::layer_norm(x, {x.size(-1)}, 1 + scale[0], shift[0], 1e-6);
+}
+
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
+  return at::addcmul(x, gate.unsqueeze(1), y);
+}
+
+at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!x.is_cuda()) return at::gelu(at::linear(x, weight, bias), "tanh");
+  at::Tensor x2 = x.reshape({-1, x.size(-1)});
+  at::Tensor y = at::_addmm_activation(bias, x2, weight.t(), 1, 1, /*use_gelu=*/true);
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return y.view(shape);
+}
+
 at::Tensor timestep_projection(const at::Tensor& t, int64_t num_channels) {
   // Same float32 arithmetic as diffusers get_timestep_embedding(flip_sin_to_cos=True, shift=0).
   const int64_t half = num_channels / 2;
@@ -46,7 +64,7 @@ void MlpEmbedder::visit(const std::string& prefix, const ParamVisitor& v) {
 }
 
 at::Tensor FeedForward::forward(const at::Tensor& x) const {
-  return net_2.forward(at::gelu(net_0_proj.forward(x), "tanh"));
+  return net_2.forward(linear_gelu_tanh(x, net_0_proj.weight, net_0_proj.bias));
 }
 
 void FeedForward::visit(const std::string& prefix, const ParamVisitor& v) {

@@ -4,8 +4,19 @@
 
 namespace pardit::model {
 
+RotaryTable RotaryTable::from(const at::Tensor& cos, const at::Tensor& sin) {
+  // The table repeats each angle for the two members of a pair: take every other column.
+  const int64_t d = cos.size(1);
+  at::Tensor cis = at::complex(cos.slice(1, 0, d, 2).contiguous(), sin.slice(1, 0, d, 2).contiguous());
+  return {cos, sin, cis};
+}
+
 RotaryTable RotaryTable::slice(int64_t begin, int64_t len) const {
-  return {cos.narrow(0, begin, len), sin.narrow(0, begin, len)};
+  return {cos.narrow(0, begin, len), sin.narrow(0, begin, len), cis.narrow(0, begin, len)};
+}
+
+RotaryTable RotaryTable::concat(const RotaryTable& a, const RotaryTable& b) {
+  return {at::cat({a.cos, b.cos}), at::cat({a.sin, b.sin}), at::cat({a.cis, b.cis})};
 }
 
 RotaryTable rotary_table(const at::Tensor& ids, const std::array<int64_t, 3>& axes_dims, double theta) {
@@ -20,17 +31,14 @@ RotaryTable rotary_table(const at::Tensor& ids, const std::array<int64_t, 3>& ax
     cos_parts.push_back(angles.cos().repeat_interleave(2, 1).to(at::kFloat));
     sin_parts.push_back(angles.sin().repeat_interleave(2, 1).to(at::kFloat));
   }
-  return {at::cat(cos_parts, -1), at::cat(sin_parts, -1)};
+  return RotaryTable::from(at::cat(cos_parts, -1), at::cat(sin_parts, -1));
 }
 
 at::Tensor apply_rotary(const at::Tensor& x, const RotaryTable& table) {
-  // x: [B, S, H, D]; table: [S, D] -> broadcast as [1, S, 1, D]
-  at::Tensor cos = table.cos.unsqueeze(0).unsqueeze(2);
-  at::Tensor sin = table.sin.unsqueeze(0).unsqueeze(2);
-  at::Tensor pairs = x.unflatten(-1, {-1, 2});           // [B, S, H, D/2, 2]
-  at::Tensor real = pairs.select(-1, 0), imag = pairs.select(-1, 1);
-  at::Tensor rotated = at::stack({-imag, real}, -1).flatten(3);  // [B, S, H, D]
-  return (x.to(at::kFloat) * cos + rotated.to(at::kFloat) * sin).to(x.scalar_type());
+  // x: [B, S, H, D] -> complex [B, S, H, D/2] times cis [1, S, 1, D/2]
+  at::Tensor xc = at::view_as_complex(x.to(at::kFloat).contiguous().unflatten(-1, {-1, 2}));
+  at::Tensor rotated = xc * table.cis.unsqueeze(0).unsqueeze(2);
+  return at::view_as_real(rotated).flatten(3).to(x.scalar_type());
 }
 
 at::Tensor image_position_ids(int64_t latent_height, int64_t latent_width) {

@@ -55,6 +55,7 @@ void bind_weights(FluxTransformer& model, const std::map<std::string, at::Tensor
   model.visit([&](const std::string& name, at::Tensor& param, const std::vector<int64_t>&) {
     param = tensors.at(name).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   });
+  model.prepare();
 }
 
 void init_random(FluxTransformer& model, uint64_t seed, at::ScalarType dtype, at::Device device) {
@@ -82,6 +83,7 @@ void init_random(FluxTransformer& model, uint64_t seed, at::ScalarType dtype, at
     }
     param = t.to(dtype);
   });
+  model.prepare();
 }
 
 }  // namespace pardit::model

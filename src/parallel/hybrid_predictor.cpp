@@ -21,10 +21,8 @@ HybridPredictor::HybridPredictor(const PredictorSetup& s)
                             model::image_position_ids(s.latent_shape.height, s.latent_shape.width)});
   const auto& c = model_.config();
   model::RotaryTable full = model::rotary_table(ids.to(model_.device()), c.axes_dims_rope, c.rope_theta);
-  rope_ = {at::cat({full.cos.narrow(0, text_.begin, text_.count),
-                    full.cos.narrow(0, s.text_tokens + image_.begin, image_.count)}),
-           at::cat({full.sin.narrow(0, text_.begin, text_.count),
-                    full.sin.narrow(0, s.text_tokens + image_.begin, image_.count)})};
+  rope_ = model::RotaryTable::concat(full.slice(text_.begin, text_.count),
+                                     full.slice(s.text_tokens + image_.begin, image_.count));
 }
 
 at::Tensor HybridPredictor::forward_slice(const pipeline::StepInputs& in, const at::Tensor& prompt_embeds,

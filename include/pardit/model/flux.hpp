@@ -52,6 +52,9 @@ class FluxTransformer {
   // All blocks on the tokens in `in`: returns the noise prediction [B, S_img, out_channels].
   at::Tensor forward(const FluxInputs& in, AttentionStrategy& attention) const;
 
+  // After the parameters are bound (bind_weights / init_random call it): fused projections.
+  void prepare();
+
   // Every parameter with its checkpoint key and expected shape, in a stable order.
   void visit(const ParamVisitor& v);
   int64_t num_parameters();

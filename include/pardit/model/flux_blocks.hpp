@@ -3,6 +3,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <utility>
 
 #include "pardit/model/attention.hpp"
@@ -22,9 +23,20 @@ struct FluxAttention {
   Linear add_q_proj, add_k_proj, add_v_proj, to_add_out;
   RMSNorm norm_added_q, norm_added_k;
 
+  // Fused q/k/v projections [3*H*D, dim] (image stream / single block) and the text stream's:
+  // one GEMM instead of three. The checkpoint-named weights become views into them (fuse()).
+  at::Tensor qkv_weight, qkv_bias, add_qkv_weight, add_qkv_bias;
+
   FluxAttention() = default;
   FluxAttention(int64_t dim, int64_t heads, int64_t head_dim, bool joint);
   void visit(const std::string& prefix, const ParamVisitor& v);
+  // After every parameter is bound: build the fused projections (no extra memory: the separate
+  // weights are re-pointed into them). Assigning a new tensor to to_q.weight later un-fuses.
+  void fuse();
+  // x: [B, S, dim] -> q, k, v [B, S, H, D] with the q/k RMSNorm applied (image / single stream).
+  std::array<at::Tensor, 3> project(const at::Tensor& x) const;
+  // The text stream's projections of a double block.
+  std::array<at::Tensor, 3> project_added(const at::Tensor& x) const;
 };
 
 struct FluxTransformerBlock {  // double stream: image and text keep separate weights
@@ -34,6 +46,7 @@ struct FluxTransformerBlock {  // double stream: image and text keep separate we
 
   FluxTransformerBlock() = default;
   FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
+  void fuse() { attn.fuse(); }
   // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: [B, dim]; rope covers [txt ; img] rows.
   // Returns (txt, img).
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& img, const at::Tensor& txt, const at::Tensor& temb,
@@ -48,6 +61,7 @@ struct FluxSingleTransformerBlock {  // single stream over the joint [txt ; img]
 
   FluxSingleTransformerBlock() = default;
   FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
+  void fuse() { attn.fuse(); }
   // x: [B, S_txt + S_img, dim] -> same shape.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
                      AttentionStrategy& attention, int layer) const;

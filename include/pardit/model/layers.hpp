@@ -45,6 +45,14 @@ struct RMSNorm {
 at::Tensor layer_norm_no_affine(const at::Tensor& x);
 // x * (1 + scale[:, None]) + shift[:, None]; x: [B, S, D], scale/shift: [B, D].
 at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale);
+// modulate(layer_norm_no_affine(x), shift, scale). With batch 1 the modulation is a per-feature
+// affine, so it runs as one fused layer_norm kernel (one rounding instead of two).
+at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale);
+// x + gate[:, None] * y in one kernel (AdaLN-Zero gated residual).
+at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
+// gelu_tanh(x W^T + b). On CUDA the GELU runs in the cuBLASLt GEMM epilogue (tanh form, as
+// diffusers' "gelu-approximate"); elsewhere as a separate op (ATen's CPU epilogue is erf-GELU).
+at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 // Sinusoidal projection of a timestep (diffusers Timesteps(256, flip_sin_to_cos=True, shift=0)).
 // t: [B] float -> [B, num_channels] float32.
