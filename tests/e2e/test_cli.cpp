@@ -229,5 +229,24 @@ TEST(Cli, TomlWrongTypeRefused) {
   EXPECT_TRUE(contains(r.output, "nothere.toml")) << r.output;
 }
 
+// The TOML refuses `seed = -1` ("must be a non-negative integer"); the same value on the command
+// line must be refused too instead of wrapping to 2^64 - 1 (then recorded as /seeds = -1).
+TEST(Cli, NegativeSeedRefusedOnTheCommandLineAsInToml) {
+  TempDir dir;
+  write_file(dir / "job.toml", "seed = -1\nout = \"t.h5\"\n");
+  auto toml = run_pardit("run --config job.toml", dir.path());
+  EXPECT_EQ(toml.exit_code, 2) << toml.output;
+  EXPECT_TRUE(contains(toml.output, "'seed'")) << toml.output;
+  for (const char* opt : {"--seed", "--weights-seed"}) {
+    auto r = run_pardit(std::string("run --model flux-tiny --height 32 --width 32 --steps 1 --num-prompts 1 ") + opt +
+                            " -1 --out cli.h5",
+                        dir.path());
+    EXPECT_EQ(r.exit_code, 2) << opt << " -1 was accepted:\n" << r.output;
+    EXPECT_TRUE(contains(r.output, opt)) << r.output;
+    EXPECT_FALSE(fs::exists(dir / "cli.h5")) << opt;
+    fs::remove(dir / "cli.h5");
+  }
+}
+
 }  // namespace
 }  // namespace pardit::e2e
