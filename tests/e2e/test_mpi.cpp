@@ -119,5 +119,19 @@ TEST(Mpi, ExistingOutputRefusedOnEveryRank) {
   EXPECT_EQ(joined(list_dir(dir.path())), "out.h5");
 }
 
+TEST(Mpi, CorruptWeightsEndEveryRankWithExitCode2) {
+  // Every rank reads the weights; a corrupt file must end the whole job cleanly (exit 2, the
+  // file named, no output), not hang a rank in a collective.
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir dir;
+  std::string garbage(4096, '\xff');  // header length 2^64 - 1
+  write_file(dir / "bad.safetensors", garbage);
+  auto r = run_command("cd " + shell_quote(dir.path().string()) + " && " +
+                       mpirun_2(std::string(kJob) + " --dp-degree 2 --weights bad.safetensors --out out.h5"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "bad.safetensors")) << r.output;
+  EXPECT_EQ(joined(list_dir(dir.path())), "bad.safetensors");
+}
+
 }  // namespace
 }  // namespace pardit::e2e
