@@ -139,7 +139,13 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   q = apply_rotary(q, rope);
   k = apply_rotary(k, rope);
   at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, dim]
-  at::Tensor out = gated_residual(x, m[2], proj_out.forward(at::cat({o, mlp}, 2)));
+  // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks: the
+  // [S, 5*dim] concatenation is never materialised.
+  const int64_t dim = o.size(-1);
+  at::Tensor y = at::linear(o, proj_out.weight.narrow(1, 0, dim), proj_out.bias);
+  y = at::addmm(y.view({-1, dim}), mlp.reshape({-1, mlp.size(-1)}), proj_out.weight.narrow(1, dim, mlp.size(-1)).t())
+          .view(y.sizes());
+  at::Tensor out = gated_residual(x, m[2], y);
   return clip_fp16(out);
 }
 
