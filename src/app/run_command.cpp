@@ -50,7 +50,9 @@ void add_run_command(CLI::App& root, Action& action) {
           if constexpr (std::is_same_v<T, bool>) {
             return cmd->add_flag(f.flag(), *target, f.help);
           } else {
-            return cmd->add_option(f.flag(), *target, f.help)->capture_default_str();
+            CLI::Option* o = cmd->add_option(f.flag(), *target, f.help)->capture_default_str();
+            if constexpr (std::is_same_v<T, uint64_t>) o->check(CLI::NonNegativeNumber);  // as the TOML loader
+            return o;
           }
         },
         f.target);
