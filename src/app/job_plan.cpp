@@ -18,6 +18,14 @@ std::optional<fs::path> weights_config_json(const std::string& weights) {
   return std::nullopt;
 }
 
+bool same_architecture(const model::FluxConfig& a, const model::FluxConfig& b) {
+  return a.in_channels == b.in_channels && a.out_channels == b.out_channels && a.num_layers == b.num_layers &&
+         a.num_single_layers == b.num_single_layers && a.attention_head_dim == b.attention_head_dim &&
+         a.num_attention_heads == b.num_attention_heads && a.joint_attention_dim == b.joint_attention_dim &&
+         a.pooled_projection_dim == b.pooled_projection_dim && a.guidance_embeds == b.guidance_embeds &&
+         a.axes_dims_rope == b.axes_dims_rope;
+}
+
 }  // namespace
 
 JobPlan plan_job(const io::RunConfig& c, int world_size) {
@@ -25,6 +33,16 @@ JobPlan plan_job(const io::RunConfig& c, int world_size) {
   if (auto json = weights_config_json(c.weights)) {
     plan.model = model::model_config_from_diffusers_json(*json);
     plan.model_source = json->string();
+    if (c.model != io::RunConfig{}.model) {
+      // --model given as well: it must describe the same architecture as the folder.
+      model::FluxConfig named = model::load_model_config(c.model);
+      named.name = plan.model.name;
+      named.text_tokens = plan.model.text_tokens;
+      PARDIT_INPUT_CHECK(same_architecture(named, plan.model),
+                         "--model {} differs from the architecture in {} (which --weights brings); drop --model "
+                         "or point --weights at matching weights",
+                         c.model, json->string());
+    }
   } else {
     PARDIT_INPUT_CHECK(c.weights.empty() || fs::exists(c.weights),
                        "--weights {} does not exist: give a .safetensors file, an *.index.json or a diffusers "
