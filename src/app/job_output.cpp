@@ -7,7 +7,8 @@
 namespace pardit::app {
 
 io::OutputData gather_output(comm::Communicator& host_world, const RankResults& mine, const runtime::Topology& topo,
-                             const runtime::Mesh& mesh, const std::vector<comm::Communicator*>& axis_comms) {
+                             const runtime::Mesh& mesh, const std::vector<comm::Communicator*>& axis_comms,
+                             int64_t* num_finished) {
   const int world = host_world.size();
   io::OutputData out;
   out.world_size = world;
@@ -19,6 +20,7 @@ io::OutputData gather_output(comm::Communicator& host_world, const RankResults& 
   host_world.all_reduce(reported);
   out.latents = latents;
   out.complete = (reported == 1).all().item<bool>();
+  if (num_finished != nullptr) *num_finished = (reported == 1).sum().item<int64_t>();
   PARDIT_CHECK((reported <= 1).all().item<bool>(), "a prompt was reported by more than one rank");
 
   auto gather_rows = [&](const at::Tensor& row) {  // [n...] -> [world, n...]

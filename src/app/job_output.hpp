@@ -25,7 +25,9 @@ struct RankResults {
 
 // Collective over `host_world` (an MPI communicator on host tensors spanning every rank):
 // sums the results onto every rank and returns the file contents (only rank 0 writes).
+// `complete` is set on every rank; `num_finished` (optional) receives the number of reported prompts.
 io::OutputData gather_output(comm::Communicator& host_world, const RankResults& mine, const runtime::Topology& topo,
-                             const runtime::Mesh& mesh, const std::vector<comm::Communicator*>& axis_comms);
+                             const runtime::Mesh& mesh, const std::vector<comm::Communicator*>& axis_comms,
+                             int64_t* num_finished = nullptr);
 
 }  // namespace pardit::app

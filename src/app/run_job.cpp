@@ -5,10 +5,14 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <ctime>
+#include <thread>
 
+#include "job_guards.hpp"
 #include "job_output.hpp"
 #include "job_plan.hpp"
+#include "job_resume.hpp"
 #include "pardit/app/build_info.hpp"
 #include "pardit/comm/comm_groups.hpp"
 #include "pardit/comm/mpi_communicator.hpp"
@@ -24,6 +28,7 @@
 #include "pardit/runtime/deadline.hpp"
 #include "pardit/runtime/device.hpp"
 #include "pardit/runtime/mpi_session.hpp"
+#include "pardit/runtime/signals.hpp"
 #include "pardit/runtime/topology.hpp"
 #include "peak_memory.hpp"
 
@@ -70,6 +75,11 @@ std::string utc_now() {
   return buf;
 }
 
+// Thrown from the step callback when the replica agreed to stop: abandons the prompt in flight.
+struct StopAtStepBoundary {};
+
+const char* signal_name(int s) { return s == SIGTERM ? "SIGTERM" : s == SIGUSR1 ? "SIGUSR1" : "a signal"; }
+
 std::string format_eta(double seconds) {
   const int s = static_cast<int>(seconds + 0.5);
   return fmt::format("{:02d}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
@@ -83,14 +93,24 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   set_error_identity(session.node_name(), rank);
   log::set_rank(rank);
   runtime::install_fatal_signal_handlers(session.node_name(), rank);
+  runtime::install_stop_signal_handlers();  // SIGTERM/SIGUSR1: stop at a step boundary (docs/reliability.md)
   runtime::set_comm_timeout_seconds(config.comm_timeout_s);
 
   // 1-3: everything that can be refused without weights: config, model, degrees, prompts, output path.
   JobPlan plan;
   check_on_all_ranks(session.world(), [&] { plan = plan_job(config, world); });
   check_on_all_ranks(session.world(), [&] {
-    if (rank == 0) io::check_output_path(config.out, config.overwrite);
+    if (rank == 0) io::check_output_path(config.out, config.overwrite || resume_replaces_output(config));
   });
+  // --resume: rank 0 reads and checks the earlier file; every rank learns which prompts are done.
+  PreviousRun previous;
+  check_on_all_ranks(session.world(), [&] {
+    if (rank == 0 && !config.resume.empty()) previous = read_previous_run(config, plan.num_prompts, plan.latent_shape);
+  });
+  if (!config.resume.empty()) {
+    previous.done.resize(static_cast<size_t>(plan.num_prompts));
+    MPI_Bcast(previous.done.data(), static_cast<int>(previous.done.size()), MPI_UINT8_T, 0, session.world());
+  }
   const std::string effective = io::to_toml(config);
   log::info("pardit {} ({}), {} rank(s), MPI thread level {}\n# effective configuration\n{}", kVersion,
             kGitRevision, world, session.thread_level_name(), effective);
@@ -115,11 +135,16 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   const at::ScalarType dtype = parse_dtype(config.dtype);
   const auto weights_start = Clock::now();
   model::FluxTransformer model(plan.model);
-  if (config.weights.empty()) {
-    model::init_random(model, config.weights_seed, dtype, device);
-  } else {
-    io::WeightSource src = io::load_weights(config.weights);
-    model::bind_weights(model, src.tensors, dtype, device);
+  try {
+    if (config.weights.empty()) {
+      model::init_random(model, config.weights_seed, dtype, device);
+    } else {
+      io::WeightSource src = io::load_weights(config.weights);
+      model::bind_weights(model, src.tensors, dtype, device);
+    }
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    throw Error(ExitCode::runtime_failure, out_of_memory_message(e, config, rank, device.str(), "loading the weights"));
   }
   const double weights_seconds = seconds_since(weights_start);
   log::info("model {} ({} parameters, {} on {}) ready in {:.1f} s", plan.model.name, model.num_parameters(),
@@ -129,7 +154,8 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   const int replica = mesh.coords(rank)[static_cast<size_t>(runtime::Axis::dp)];
 
   parallel::PredictorSetup setup{&model, &mesh, &groups, rank, plan.latent_shape, plan.text_tokens};
-  auto predictor = parallel::make_predictor(setup);
+  auto parallel_predictor = parallel::make_predictor(setup);
+  FiniteCheckingPredictor predictor(*parallel_predictor, config);
   pipeline::SamplingOptions options{config.height, config.width, config.steps, config.guidance,
                                     config.true_cfg_scale};
   const int64_t P = plan.num_prompts;
@@ -141,11 +167,30 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   mine.weights_seconds = weights_seconds;
   mine.setup_seconds = seconds_since(job_start);
 
-  parallel::PromptQueue queue(replica, P);
+  // Prompts finished by the run we resume: rank 0 reports their latents, the queue skips them.
+  int64_t num_resumed = 0;
+  for (int64_t p = 0; p < P && !previous.done.empty(); ++p) {
+    if (!previous.done[static_cast<size_t>(p)]) continue;
+    ++num_resumed;
+    if (rank == 0) {
+      mine.latents[p].copy_(previous.data.latents[p]);
+      mine.reported[p] = 1;
+    }
+  }
+  if (!config.resume.empty())
+    log::info("resuming {}: {} of {} prompt(s) already finished, {} to run", config.resume, num_resumed, P,
+              P - num_resumed);
+
+  parallel::PromptQueue queue(replica, P, previous.done);
   const auto denoise_start = Clock::now();
-  const int64_t expected_steps = (P + plan.parallel.dp - 1) / plan.parallel.dp * config.steps;  // for the ETA
+  const int64_t expected_steps = (P - num_resumed + plan.parallel.dp - 1) / plan.parallel.dp * config.steps;
+  const double step_delay_seconds = test_step_delay_seconds();
   int64_t done_steps = 0;
-  for (int64_t p; (p = queue.next()) >= 0;) {
+  // Stopping (SIGTERM/SIGUSR1): the replica agrees at every step boundary and before taking a
+  // prompt; replicas learn from each other through the queue, without waiting for each other.
+  bool stopped = false;
+  int64_t abandoned = -1;
+  for (int64_t p; !(stopped = queue.agree_to_stop(runtime::stop_requested())) && (p = queue.next()) >= 0;) {
     pipeline::Conditioning cond;
     if (plan.synthetic) {
       cond = pipeline::synthetic_conditioning(config.seed, p, plan.text_tokens, plan.model.joint_attention_dim,
@@ -168,17 +213,39 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
       const double remaining = per_step * static_cast<double>(std::max<int64_t>(0, expected_steps - done_steps));
       log::info("prompt {}/{} step {}/{}  {:.3f} s/step  ETA {}", p + 1, P, step + 1, config.steps, seconds,
                 format_eta(remaining));
+      if (step_delay_seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(step_delay_seconds));
+      // Not after the last step: the prompt is finished then, the check before the next one decides.
+      if (step + 1 < config.steps && queue.agree_to_stop(runtime::stop_requested())) throw StopAtStepBoundary{};
     };
-    auto result = pipeline::denoise(*predictor, cond, noise, options, plan.model.guidance_embeds, device, on_step);
+    predictor.set_prompt(p);
+    pipeline::DenoiseResult result;
+    try {
+      result = pipeline::denoise(predictor, cond, noise, options, plan.model.guidance_embeds, device, on_step);
+    } catch (const StopAtStepBoundary&) {
+      stopped = true;
+      abandoned = p;
+      break;
+    } catch (const std::exception& e) {
+      if (!is_out_of_memory(e)) throw;
+      throw Error(ExitCode::runtime_failure,
+                  out_of_memory_message(e, config, rank, device.str(), fmt::format("denoising prompt {}", p)));
+    }
     at::Tensor latents = result.latents;
     PARDIT_CHECK(at::isfinite(latents).all().item<bool>(),
-                 "prompt {} produced NaN/Inf latents (dtype {}): try --dtype fp32 or bf16, or check the weights", p,
-                 config.dtype);
+                 "prompt {} produced NaN/Inf latents after the last step (dtype {}): try --dtype fp32 or bf16, or "
+                 "check the weights",
+                 p, config.dtype);
     for (int64_t s = 0; s < config.steps; ++s) mine.step_seconds[p][s] = result.step_seconds[static_cast<size_t>(s)];
     if (queue.leader()) {
       mine.latents[p].copy_(latents[0]);
       mine.reported[p] = 1;
     }
+  }
+  if (stopped) {
+    const int sig = runtime::stop_signal();
+    log::warn("stopping at a step boundary: {} (replica {}){}; writing the finished prompts",
+              sig ? fmt::format("{} received by this rank", signal_name(sig)) : std::string("another rank was signalled"),
+              replica, abandoned >= 0 ? fmt::format(", prompt {} abandoned", abandoned) : std::string());
   }
   mine.denoise_seconds = seconds_since(denoise_start);
   mine.peak_memory_bytes = peak_memory_bytes(device);
@@ -186,7 +253,8 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   // 8: everything to rank 0, one file.
   std::vector<comm::Communicator*> axis_comms;
   for (runtime::Axis a : runtime::kAllAxes) axis_comms.push_back(&groups.axis(a));
-  io::OutputData out = gather_output(*host_world, mine, topo, mesh, axis_comms);
+  int64_t num_finished = 0;
+  io::OutputData out = gather_output(*host_world, mine, topo, mesh, axis_comms, &num_finished);
   if (rank == 0) {
     out.attributes = {{"pardit_version", kVersion},
                       {"git_revision", kGitRevision},
@@ -203,10 +271,19 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     out.prompt_index = at::arange(P, at::kLong);
     out.seeds = at::arange(P, at::kLong) + static_cast<int64_t>(config.seed);
     out.prompts = plan.prompts.prompts;
-    io::write_output(config.out, out, config.overwrite);
+    if (num_resumed > 0) keep_previous_timings(out, previous.data, previous.done);
+    io::write_output(config.out, out, config.overwrite || resume_replaces_output(config));
     log::info("wrote {} ({} prompt(s), complete={})", config.out, P, out.complete ? 1 : 0);
   }
   host_world->barrier();
+  if (!out.complete) {
+    // Only a stop leaves prompts unreported (any other failure throws before the file is written).
+    log::warn("preempted (exit {}): {} of {} prompt(s) finished, file marked complete=0; continue with "
+              "--resume {}",
+              static_cast<int>(ExitCode::preempted), num_finished, P, config.out);
+    return static_cast<int>(ExitCode::preempted);
+  }
+  if (stopped) log::info("stop requested after the last prompt finished: the file is complete");
   return 0;
 }
 

@@ -44,6 +44,9 @@ std::vector<ConfigField> config_fields(RunConfig& c) {
        &c.comm_timeout_s},
       {"out", "output HDF5 file (written to a temporary name, renamed when complete)", &c.out},
       {"overwrite", "replace an existing output file", &c.overwrite},
+      {"resume", "continue from a partial output file of a stopped run (same model, size, steps, seed, "
+                 "prompts): its finished prompts are kept, the rest computed; --out may name the same file",
+       &c.resume},
   };
 }
 
@@ -89,7 +92,8 @@ void assign(const ConfigField& field, const toml::node& node, const std::string&
 void apply_table(RunConfig& config, const toml::table& table, const std::string& origin) {
   auto fields = config_fields(config);
   for (auto&& [key, node] : table) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const ConfigField& f) { return f.key == key.str(); });
+    const std::string_view name = key.str();  // structured bindings cannot be captured before clang 16 (fuzz/)
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const ConfigField& f) { return f.key == name; });
     if (it == fields.end())
       throw InputError(fmt::format("{}: unknown key '{}'; known keys: {}", origin, key.str(),
                                    fmt::join(known_keys(config), ", ")));

@@ -35,6 +35,7 @@ struct RunConfig {
   // output
   std::string out = "pardit-out.h5";
   bool overwrite = false;
+  std::string resume;                // partial output file (complete = 0) to continue; empty: fresh run
 };
 
 // One row of the option table. `target` points into a RunConfig.
