@@ -62,13 +62,13 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$BUILD/obj/$t"
   for s in ${SOURCES[$t]}; do echo "$t $s"; done
 done | xargs -P "$JOBS" -L1 sh -c '
-  t=$0; src=$1; obj='"$BUILD"'/obj/$t/$(basename "$src").o
+  t=$0; src=$1; obj='"$BUILD"'/obj/$t/$(echo "$src" | tr / _).o
   extra=""; case "$src" in fuzz/*) extra="-fsanitize=fuzzer-no-link";; esac
   case "$t" in run_config_toml) extra="$extra -fno-sanitize=unreachable";; esac
   '"$CXX $CXXFLAGS"' $extra -c "$src" -o "$obj" || { echo "fuzz: compiling $src failed" >&2; exit 255; }'
 for t in "${TARGETS[@]}"; do
   objs=""
-  for s in ${SOURCES[$t]}; do objs+=" $BUILD/obj/$t/$(basename "$s").o"; done
+  for s in ${SOURCES[$t]}; do objs+=" $BUILD/obj/$t/$(echo "$s" | tr / _).o"; done
   clang++ -fsanitize=fuzzer,address,undefined ${TARGET_SAN[$t]} $objs ${LIBS[$t]} -o "$BUILD/$t"
 done
 echo "fuzz: built ${TARGETS[*]} in $(( $(date +%s) - build_start )) s"
