@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "pardit/app/build_info.hpp"
 #include "pardit/common/error.hpp"
+#include "pardit/common/log.hpp"
 
 namespace pardit::app {
 namespace {
@@ -51,6 +53,11 @@ PreviousRun read_previous_run(const io::RunConfig& config, int64_t num_prompts, 
                      "--resume {}: the file was written by a different job, its latents cannot be continued: {}. "
                      "Resume with the same options, or start a fresh run without --resume",
                      file, fmt::join(diffs, "; "));
+  // Another build may round differently (a changed kernel, another LibTorch): the finished prompts
+  // would then not match what this build computes for the rest. Allowed, but said.
+  if (auto rev = attrs.find("git_revision"); rev != attrs.end() && rev->second != kGitRevision)
+    log::warn("--resume {}: written by pardit {} (this is {}); latents of the two builds may differ in the last bits",
+              file, rev->second, kGitRevision);
   const at::Tensor& latents = prev.data.latents;
   const std::vector<int64_t> expected{num_prompts, shape.channels, shape.height, shape.width};
   PARDIT_INPUT_CHECK(latents.defined() && latents.sizes().vec() == expected,
