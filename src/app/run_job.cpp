@@ -278,9 +278,10 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   host_world->barrier();
   if (!out.complete) {
     // Only a stop leaves prompts unreported (any other failure throws before the file is written).
-    log::warn("preempted (exit {}): {} of {} prompt(s) finished, file marked complete=0; continue with "
-              "--resume {}",
-              static_cast<int>(ExitCode::preempted), num_finished, P, config.out);
+    if (rank == 0)
+      log::warn("preempted (exit {}): {} of {} prompt(s) finished, file marked complete=0; continue with "
+                "--resume {}",
+                static_cast<int>(ExitCode::preempted), num_finished, P, config.out);
     return static_cast<int>(ExitCode::preempted);
   }
   if (stopped) log::info("stop requested after the last prompt finished: the file is complete");
