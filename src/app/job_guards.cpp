@@ -33,7 +33,8 @@ bool is_out_of_memory(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return true;
   const std::string what = e.what();
   return dynamic_cast<const c10::Error*>(&e) != nullptr &&
-         (what.find("not enough memory") != std::string::npos || what.find("out of memory") != std::string::npos);
+         (what.find("not enough memory") != std::string::npos || what.find("out of memory") != std::string::npos ||
+          what.find("can't allocate memory") != std::string::npos);  // CPU: DefaultCPUAllocator
 }
 
 std::string out_of_memory_message(const std::exception& e, const io::RunConfig& c, int world_rank,

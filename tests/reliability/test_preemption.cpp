@@ -315,3 +315,20 @@ TEST(Numerics, NanInInitialNoiseNamesPromptAndStep) {
   EXPECT_NE(text.find("prompt 1 (seed 1): NaN/Inf in the input latents at step 1/3"), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(s.dir / "out.h5"));
 }
+
+// Out of memory (here the CPU allocator under `ulimit -v`; on a GPU c10::OutOfMemoryError) is
+// reported with the rank and what to change, exit 1.
+TEST(Numerics, OutOfMemoryNamesRankAndRemedies) {
+  Scratch s;
+  const fs::path log = s.dir / "oom.log";
+  const int code = run("ulimit -v 1500000; OMP_NUM_THREADS=1 exec " + quote(pardit_binary()) +
+                           " run --model flux-tiny --height 8192 --width 8192 --steps 1 --num-prompts 1 --out " +
+                           quote((s.dir / "out.h5").string()),
+                       log);
+  const std::string text = slurp(log);
+  EXPECT_EQ(code, 1) << text;
+  EXPECT_NE(text.find("out of memory on rank 0 (cpu) while denoising prompt 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("--dtype bf16"), std::string::npos) << text;
+  EXPECT_NE(text.find("--ulysses-degree"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(s.dir / "out.h5"));
+}
