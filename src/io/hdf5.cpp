@@ -228,6 +228,19 @@ at::Tensor read_tensor(hid_t loc, const std::string& name) {
     default:
       throw InputError(fmt::format("HDF5 dataset {} is not numeric (integer or float); rewrite it as numbers", name));
   }
+  // A damaged file can declare any size: refuse overflowing shapes, and contiguous datasets
+  // whose stored bytes are fewer than the shape needs, before allocating anything.
+  uint64_t numel = 1;
+  for (hsize_t d : dims) {
+    PARDIT_INPUT_CHECK(d <= (uint64_t{1} << 40) && (d == 0 || numel <= (uint64_t{1} << 50) / d),
+                       "HDF5 dataset {} declares an impossible shape; the file is damaged", name);
+    numel *= d;
+  }
+  Handle plist(check(H5Dget_create_plist(set), "H5Dget_create_plist"), H5Pclose);
+  if (H5Pget_layout(plist) == H5D_CONTIGUOUS && numel > 0)
+    PARDIT_INPUT_CHECK(H5Dget_storage_size(set) >= numel * width,
+                       "HDF5 dataset {} stores {} bytes but its shape needs {}; the file is truncated or damaged",
+                       name, static_cast<uint64_t>(H5Dget_storage_size(set)), numel * width);
   at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(dtype));
   if (t.numel() > 0) check(H5Dread(set, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()), "reading " + name);
   return t;

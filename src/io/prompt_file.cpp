@@ -21,7 +21,25 @@ at::Tensor read_float(hid_t file, const std::filesystem::path& path, const std::
 
 int64_t PromptSet::size() const { return prompt_embeds.defined() ? prompt_embeds.size(0) : 0; }
 
+namespace {
+PromptSet read_prompt_file_checked(const std::filesystem::path& file, const PromptFileShape& expect);
+}  // namespace
+
 PromptSet read_prompt_file(const std::filesystem::path& file, const PromptFileShape& expect) {
+  try {
+    return read_prompt_file_checked(file, expect);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // HDF5 or allocation failures on a damaged file are still the input's fault.
+    throw InputError(fmt::format("prompt file {} cannot be read: {}; the file is damaged or was not written "
+                                 "as docs/output-format.md describes",
+                                 file.string(), e.what()));
+  }
+}
+
+namespace {
+PromptSet read_prompt_file_checked(const std::filesystem::path& file, const PromptFileShape& expect) {
   h5::Handle f = h5::open_file(file, "prompt file");
   const std::string where = "prompt file " + file.string();
   const auto found = h5::children(f);
@@ -97,6 +115,8 @@ PromptSet read_prompt_file(const std::filesystem::path& file, const PromptFileSh
   }
   return set;
 }
+
+}  // namespace
 
 void write_prompt_file(const std::filesystem::path& file, const PromptSet& prompts) {
   h5::Handle f = h5::create_file(file);
