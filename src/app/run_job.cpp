@@ -267,7 +267,9 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
                       {"dtype", config.dtype},
                       {"device", config.device},
                       {"mesh", plan.parallel.mesh_name()},
-                      {"conditioning", plan.synthetic ? "synthetic" : config.prompts}};
+                      {"conditioning", plan.synthetic ? "synthetic" : config.prompts},
+                      // CPU results depend on it in the last bits (reduction order): record it.
+                      {"intra_op_threads", std::to_string(at::get_num_threads())}};
     out.prompt_index = at::arange(P, at::kLong);
     out.seeds = at::arange(P, at::kLong) + static_cast<int64_t>(config.seed);
     out.prompts = plan.prompts.prompts;
