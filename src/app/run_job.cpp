@@ -1,6 +1,7 @@
 #include "pardit/app/run_job.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
 
