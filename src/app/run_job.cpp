@@ -182,7 +182,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     log::info("resuming {}: {} of {} prompt(s) already finished, {} to run", config.resume, num_resumed, P,
               P - num_resumed);
 
-  parallel::PromptQueue queue(replica, P, previous.done);
+  parallel::PromptQueue queue(replica, plan.parallel.dp, P, previous.done);
   const auto denoise_start = Clock::now();
   const int64_t expected_steps = (P - num_resumed + plan.parallel.dp - 1) / plan.parallel.dp * config.steps;
   const double step_delay_seconds = test_step_delay_seconds();

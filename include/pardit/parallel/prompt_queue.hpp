@@ -1,30 +1,34 @@
 // Data parallelism: prompts handed out one at a time to replicas as they become free, so a
 // replica that finishes early takes the next prompt (uneven requests balance).
 //
-// A shared counter lives in an MPI window on world rank 0; each replica's leader takes the next
-// index with an atomic fetch-and-add and broadcasts it to the rest of its replica. Every rank
-// ends up with the latents of the prompts its replica ran, by index, so the output file is in
-// prompt order whoever ran what.
+// With several replicas, a coordinator thread on world rank 0 holds the next index and a job-wide
+// stop flag; each replica's leader asks it for the next index (a two-sided request/reply on a
+// communicator of its own) and broadcasts it to the rest of its replica. Two-sided messages work
+// on every transport (MPI one-sided windows did not span nodes without UCX); the thread needs
+// MPI_THREAD_MULTIPLE, which pardit requests at start-up. With one replica no thread runs.
+// Every rank ends up with the latents of the prompts its replica ran, by index, so the output
+// file is in prompt order whoever ran what.
 //
-// Stopping (preemption, docs/reliability.md): a second slot of the same window holds a job-wide
-// stop flag. Replicas are not in lock-step, so they never wait for each other to stop: each
-// replica agrees inside itself at its own step boundaries (a one-int allreduce over the replica),
-// and its leader reads and raises the shared flag with one-sided operations, so a signal that
-// reached a single rank of any replica stops every replica at its next step boundary.
+// Stopping (preemption, docs/reliability.md): replicas are not in lock-step, so they never wait
+// for each other to stop: each replica agrees inside itself at its own step boundaries (a one-int
+// allreduce over the replica), and its leader reads and raises the coordinator's stop flag, so a
+// signal that reached a single rank of any replica stops every replica at its next step boundary.
 #pragma once
 
 #include <mpi.h>
 
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 namespace pardit::parallel {
 
 class PromptQueue {
  public:
-  // Collective over MPI_COMM_WORLD. `replica`: this rank's data-parallel coordinate. `done`:
+  // Collective over MPI_COMM_WORLD. `replica`: this rank's data-parallel coordinate, of
+  // `replicas` (the data-parallel degree). `done`:
   // empty, or [num_prompts] with non-zero for prompts already finished (--resume); next() skips them.
-  PromptQueue(int replica, int64_t num_prompts, std::vector<uint8_t> done = {});
+  PromptQueue(int replica, int replicas, int64_t num_prompts, std::vector<uint8_t> done = {});
   ~PromptQueue();
   PromptQueue(const PromptQueue&) = delete;
   PromptQueue& operator=(const PromptQueue&) = delete;
@@ -40,11 +44,20 @@ class PromptQueue {
   bool leader() const { return replica_rank_ == 0; }  // the replica member that reports results
 
  private:
+  enum Op : int64_t { take_next = 0, read_stop = 1, set_stop = 2, finish = 3 };
+  int64_t ask(Op op);  // a leader's request to the coordinator (local with one replica)
+  void serve();        // the coordinator thread's loop (world rank 0, several replicas)
+
   MPI_Comm replica_comm_ = MPI_COMM_NULL;
-  MPI_Win window_ = MPI_WIN_NULL;
-  int64_t* counter_ = nullptr;  // rank 0's window memory: [0] next index, [1] stop flag
+  MPI_Comm coord_comm_ = MPI_COMM_NULL;  // requests to the coordinator, apart from all other traffic
+  std::thread coordinator_;
+  int replicas_ = 1;
+  // The coordinator's state (only touched by the coordinator, or by ask() with one replica).
+  int64_t next_index_ = 0;
+  bool stop_flag_ = false;
   std::vector<uint8_t> done_;
   bool stopped_ = false;
+  bool finished_ = false;  // this leader told the coordinator it takes no more prompts
   int replica_rank_ = 0;
   int64_t num_prompts_ = 0;
 };
