@@ -81,12 +81,29 @@ for t in "${TARGETS[@]}"; do
   if ! ASAN_OPTIONS="detect_leaks=${LEAKS[$t]}:allocator_may_return_null=1" UBSAN_OPTIONS=print_stacktrace=1 \
       "$BUILD/$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 ${RUN_FLAGS[$t]} \
       -artifact_prefix="$BUILD/artifacts/$t-" "$BUILD/corpus/$t" "fuzz/corpus/$t" >"$BUILD/$t.log" 2>&1; then
-    failed+=("$t")
-    echo "fuzz: $t FAILED; reproducer: $(ls -t "$BUILD"/artifacts/"$t"-* 2>/dev/null | head -1)" >&2
-    grep -A30 -m1 "ERROR\|runtime error\|terminate called\|deadly signal" "$BUILD/$t.log" | head -40 >&2 || tail -30 "$BUILD/$t.log" >&2
+    reproducer=$(ls -t "$BUILD"/artifacts/"$t"-* 2>/dev/null | head -1)
+    report=$(grep -A30 -m1 "ERROR\|runtime error\|terminate called\|deadly signal" "$BUILD/$t.log" | head -40)
+    # A crash whose innermost frames are all inside libhdf5 is the HDF5 library's own bug on a
+    # damaged file (1.10 is not hardened against them; fuzz/known/README.md): reported, not fatal.
+    # Anything that crashes in pardit's code fails the step.
+    if [ "$t" = prompt_file ] && echo "$report" | grep -E "^ +#[0-9] " | head -6 | grep -v -E "libhdf5|memcpy|memmove" | grep -q -E "#[0-5] " ; then
+      upstream=0
+    elif [ "$t" = prompt_file ] && echo "$report" | grep -q "libhdf5"; then
+      upstream=1
+    else
+      upstream=0
+    fi
+    if [ "$upstream" = 1 ]; then
+      echo "fuzz: $t: crash inside libhdf5 (upstream, not fatal); reproducer: $reproducer" >&2
+      echo "$report" | head -12 >&2
+    else
+      failed+=("$t")
+      echo "fuzz: $t FAILED; reproducer: $reproducer" >&2
+      echo "${report:-$(tail -30 "$BUILD/$t.log")}" >&2
+    fi
   else
     grep -E "stat::number_of_executed_runs|cov:" "$BUILD/$t.log" | tail -2 | sed "s/^/fuzz: $t: /"
   fi
 done
 [ ${#failed[@]} -eq 0 ] || { echo "fuzz: crashes in: ${failed[*]}" >&2; exit 1; }
-echo "fuzz: no crashes"
+echo "fuzz: no crashes in pardit's code"
