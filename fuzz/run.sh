@@ -3,6 +3,9 @@
 # runs each for a bounded time from the committed corpora. Exit status non-zero if any target
 # finds a crash, a sanitizer report, a leak or an uncaught exception (the reproducer is kept in
 # $BUILD/artifacts/). Usage: fuzz/run.sh [seconds per target, default 30] [target ...]
+# The search is seeded (PARDIT_FUZZ_SEED, default 1) and bounded by a number of inputs as well as
+# by time, so a CI run repeats exactly what a local run of the same commit did: a crash is found
+# here before it can fail CI. PARDIT_FUZZ_SEED=0 explores with a random seed.
 # Targets: safetensors_header run_config_toml prompt_file. See docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +14,7 @@ shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors_header run_config_toml prompt_file)
 BUILD=${PARDIT_FUZZ_BUILD_DIR:-build-fuzz}
+SEED=${PARDIT_FUZZ_SEED:-1}
 JOBS=${PARDIT_JOBS:-$(nproc)}
 
 # --- toolchain: clang with the libFuzzer runtime (installed once, idempotently) ---
@@ -53,7 +57,12 @@ declare -A LEAKS=([safetensors_header]=1 [run_config_toml]=1 [prompt_file]=0)
 # sanitizer is off for the TOML target; the HDF5 reader allocates what a file declares, so the
 # prompt-file target runs in fork mode where out-of-memory and timeouts are logged, not fatal.
 declare -A TARGET_SAN=([safetensors_header]="" [run_config_toml]="-fno-sanitize=unreachable" [prompt_file]="")
-declare -A RUN_FLAGS=([safetensors_header]="" [run_config_toml]=""
+# Inputs per target: about SECONDS_PER_TARGET on a 2-core machine, with 3x that as a time bound; the
+# prompt-file target (fork mode, not repeatable run by run anyway) is bounded by time only.
+declare -A MAX_TIME=([safetensors_header]=$((SECONDS_PER_TARGET * 3)) [run_config_toml]=$((SECONDS_PER_TARGET * 3))
+  [prompt_file]=$SECONDS_PER_TARGET)
+declare -A RUN_FLAGS=([safetensors_header]="-runs=$((SECONDS_PER_TARGET * 5000))"
+  [run_config_toml]="-runs=$((SECONDS_PER_TARGET * 2000))"
   [prompt_file]="-fork=1 -ignore_ooms=1 -ignore_timeouts=1 -malloc_limit_mb=1024")
 
 build_start=$(date +%s)
@@ -82,18 +91,18 @@ for t in "${TARGETS[@]}"; do
   # mode), so each target also has a hard wall-clock bound.
   rc=0
   ASAN_OPTIONS="detect_leaks=${LEAKS[$t]}:allocator_may_return_null=1" UBSAN_OPTIONS=print_stacktrace=1 \
-    timeout -k 5 $((SECONDS_PER_TARGET * 2 + 30)) "$BUILD/$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 ${RUN_FLAGS[$t]} \
+    timeout -k 5 $((SECONDS_PER_TARGET * 4 + 30)) "$BUILD/$t" -seed="$SEED" -max_total_time="${MAX_TIME[$t]}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 ${RUN_FLAGS[$t]} \
     -artifact_prefix="$BUILD/artifacts/$t-" "$BUILD/corpus/$t" "fuzz/corpus/$t" >"$BUILD/$t.log" 2>&1 || rc=$?
   pkill -KILL -f "^$BUILD/$t " 2>/dev/null || true  # fork-mode children left by a killed parent
   if [ "$rc" != 0 ]; then
     reproducer=$(ls -t "$BUILD"/artifacts/"$t"-* 2>/dev/null | head -1)
-    report=$(grep -A30 -m1 "ERROR\|runtime error\|terminate called\|deadly signal" "$BUILD/$t.log" | head -40)
+    report=$(grep -a -A30 -m1 "ERROR\|runtime error\|terminate called\|deadly signal" "$BUILD/$t.log" | head -40)
     # A crash whose innermost frames are all inside libhdf5 is the HDF5 library's own bug on a
     # damaged file (1.10 is not hardened against them; fuzz/known/README.md): reported, not fatal.
     # Anything that crashes in pardit's code fails the step.
     if [ "$t" = prompt_file ] && { [ "$rc" = 124 ] || [ "$rc" = 137 ]; }; then
       upstream=1  # hung past the hard bound: timeouts are accepted for this target (-ignore_timeouts)
-      report="killed after $((SECONDS_PER_TARGET * 2 + 30)) s (a hang inside libhdf5 on a damaged file)"
+      report="killed after $((SECONDS_PER_TARGET * 4 + 30)) s (a hang inside libhdf5 on a damaged file)"
     elif [ "$t" = prompt_file ] && echo "$report" | grep -E "^ +#[0-9] " | head -6 | grep -v -E "libhdf5|memcpy|memmove" | grep -q -E "#[0-5] " ; then
       upstream=0
     elif [ "$t" = prompt_file ] && echo "$report" | grep -q "libhdf5"; then
@@ -110,7 +119,7 @@ for t in "${TARGETS[@]}"; do
       echo "${report:-$(tail -30 "$BUILD/$t.log")}" >&2
     fi
   else
-    grep -E "stat::number_of_executed_runs|cov:" "$BUILD/$t.log" | tail -2 | sed "s/^/fuzz: $t: /"
+    grep -aE "stat::number_of_executed_runs|cov:" "$BUILD/$t.log" | tail -2 | sed "s/^/fuzz: $t: /"
   fi
 done
 [ ${#failed[@]} -eq 0 ] || { echo "fuzz: crashes in: ${failed[*]}" >&2; exit 1; }

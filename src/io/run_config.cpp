@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -51,6 +52,9 @@ std::vector<ConfigField> config_fields(RunConfig& c) {
 }
 
 namespace {
+
+// Longer deadlines are not useful and would overflow the runtime's clock arithmetic.
+constexpr double kMaxCommTimeoutSeconds = 7 * 24 * 3600.0;
 
 std::vector<std::string> known_keys(RunConfig& c) {
   std::vector<std::string> keys;
@@ -132,9 +136,10 @@ void validate(const RunConfig& c) {
                      std::max<int64_t>(16, (c.width + 8) / 16 * 16));
   PARDIT_INPUT_CHECK(c.steps >= 1 && c.steps <= 10000, "--steps {} must be between 1 and 10000", c.steps);
   PARDIT_INPUT_CHECK(c.num_prompts >= 1, "--num-prompts {} must be at least 1", c.num_prompts);
-  PARDIT_INPUT_CHECK(c.guidance >= 0, "--guidance {} must not be negative", c.guidance);
-  PARDIT_INPUT_CHECK(c.true_cfg_scale >= 1.0, "--true-cfg-scale {} must be >= 1 (1 disables true CFG)",
-                     c.true_cfg_scale);
+  PARDIT_INPUT_CHECK(std::isfinite(c.guidance) && c.guidance >= 0, "--guidance {} must be a finite number >= 0",
+                     c.guidance);
+  PARDIT_INPUT_CHECK(std::isfinite(c.true_cfg_scale) && c.true_cfg_scale >= 1.0,
+                     "--true-cfg-scale {} must be a finite number >= 1 (1 disables true CFG)", c.true_cfg_scale);
   PARDIT_INPUT_CHECK(c.dtype == "fp32" || c.dtype == "bf16" || c.dtype == "fp16",
                      "--dtype '{}' is not one of fp32, bf16, fp16", c.dtype);
   PARDIT_INPUT_CHECK(c.device == "cpu" || c.device == "cuda", "--device '{}' is not one of cpu, cuda", c.device);
@@ -144,7 +149,9 @@ void validate(const RunConfig& c) {
     PARDIT_INPUT_CHECK(v >= 1, "{} {} must be at least 1", name, v);
   PARDIT_INPUT_CHECK(c.num_pipeline_patches >= 0, "--num-pipeline-patches must be >= 0");
   PARDIT_INPUT_CHECK(c.warmup_steps >= 0, "--warmup-steps must be >= 0");
-  PARDIT_INPUT_CHECK(c.comm_timeout_s > 0, "--comm-timeout-s must be positive");
+  PARDIT_INPUT_CHECK(c.comm_timeout_s > 0 && c.comm_timeout_s <= kMaxCommTimeoutSeconds,
+                     "--comm-timeout-s {} must be positive and at most {} (one week)", c.comm_timeout_s,
+                     kMaxCommTimeoutSeconds);
   PARDIT_INPUT_CHECK(!c.out.empty(), "--out must name an output file");
 }
 
@@ -160,7 +167,11 @@ std::string to_toml(const RunConfig& config) {
           } else if constexpr (std::is_same_v<T, bool>) {
             out << f.key << " = " << (*v ? "true" : "false") << "\n";
           } else if constexpr (std::is_same_v<T, double>) {
-            out << f.key << " = " << fmt::format("{}", *v) << (*v == static_cast<int64_t>(*v) ? ".0" : "") << "\n";
+            // Shortest round-trip form; TOML needs a '.' or an exponent to read it back as a float
+            // ("inf" and "nan" are TOML floats as they are).
+            const std::string text = fmt::format("{}", *v);
+            const bool integral = text.find_first_not_of("-0123456789") == std::string::npos;
+            out << f.key << " = " << text << (integral ? ".0" : "") << "\n";
           } else {
             out << f.key << " = " << *v << "\n";
           }

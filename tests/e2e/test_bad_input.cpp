@@ -132,6 +132,8 @@ TEST_F(BadInput, OtherOptionValues) {
   expect_refused("run --model flux-tiny --device tpu", {"tpu"});
   expect_refused("run --model flux-tiny --steps 0", {"--steps"});
   expect_refused("run --model flux-tiny --ulysses-degree 0", {"--ulysses-degree"});
+  expect_refused("run --model flux-tiny --comm-timeout-s 1e120", {"--comm-timeout-s", "one week"});
+  expect_refused("run --model flux-tiny --guidance nan", {"--guidance", "finite"});
   // One rank cannot hold two replicas.
   expect_refused("run --model flux-tiny --height 32 --width 32 --steps 1 --dp-degree 2",
                  {"dp*cfg*pipefusion*ring*ulysses = 2", "1 ranks", "multiply"});
