@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "pardit/common/error.hpp"
+#include "pardit/kernels/qkv_norm_rope.hpp"
 
 namespace pardit::model {
 namespace {
@@ -68,6 +69,41 @@ std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, int64_t head_dim, con
   at::Tensor t = qkv.unflatten(-1, {3, -1, head_dim});  // [B, S, 3, H, D]
   return {nq.forward(t.select(2, 0)), nk.forward(t.select(2, 1)), t.select(2, 2)};
 }
+
+// One stream's fused projection output [B, S, 3*H*D] and its q/k norms.
+struct QkvRows {
+  at::Tensor qkv;
+  const RMSNorm& norm_q;
+  const RMSNorm& norm_k;
+};
+
+// q, k, v [B, S, H, D] of the streams' rows in order, normalised and rotated by `rope`.
+std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows> streams, int64_t head_dim,
+                                                   const RotaryTable& rope) {
+  const at::Tensor& first = streams.begin()->qkv;
+  if (kernels::fused_kernels_for(first)) {
+    int64_t rows = 0;
+    for (const QkvRows& s : streams) rows += s.qkv.size(1);
+    const int64_t heads = first.size(2) / (3 * head_dim);
+    at::Tensor out = at::empty({3, first.size(0), rows, heads, head_dim}, first.options());
+    int64_t offset = 0;
+    for (const QkvRows& s : streams) {
+      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, rope.cos, rope.sin,
+                             out, offset);
+      offset += s.qkv.size(1);
+    }
+    return {out[0], out[1], out[2]};
+  }
+  std::vector<at::Tensor> q, k, v;
+  for (const QkvRows& s : streams) {
+    auto [sq, sk, sv] = split_qkv(s.qkv, head_dim, s.norm_q, s.norm_k);
+    q.push_back(sq);
+    k.push_back(sk);
+    v.push_back(sv);
+  }
+  auto rows = [](const std::vector<at::Tensor>& parts) { return parts.size() == 1 ? parts[0] : at::cat(parts, 1); };
+  return {apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v)};
+}
 }  // namespace
 
 void FluxAttention::fuse() {
@@ -75,14 +111,17 @@ void FluxAttention::fuse() {
   if (joint) fuse_linears({&add_q_proj, &add_k_proj, &add_v_proj}, add_qkv_weight, add_qkv_bias);
 }
 
-std::array<at::Tensor, 3> FluxAttention::project(const at::Tensor& x) const {
+std::array<at::Tensor, 3> FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return split_qkv(at::linear(x, qkv_weight, qkv_bias), head_dim, norm_q, norm_k);
+  return prepare_attention_inputs({{at::linear(x, qkv_weight, qkv_bias), norm_q, norm_k}}, head_dim, rope);
 }
 
-std::array<at::Tensor, 3> FluxAttention::project_added(const at::Tensor& x) const {
-  PARDIT_CHECK(add_qkv_weight.defined(), "FluxAttention used before fuse()");
-  return split_qkv(at::linear(x, add_qkv_weight, add_qkv_bias), head_dim, norm_added_q, norm_added_k);
+std::array<at::Tensor, 3> FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
+                                                                const RotaryTable& rope) const {
+  PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
+  return prepare_attention_inputs({{at::linear(txt, add_qkv_weight, add_qkv_bias), norm_added_q, norm_added_k},
+                                   {at::linear(img, qkv_weight, qkv_bias), norm_q, norm_k}},
+                                  head_dim, rope);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)
@@ -100,11 +139,7 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  auto [tq, tk, tv] = attn.project_added(txt_n);
-  auto [iq, ik, iv] = attn.project(img_n);
-  at::Tensor q = apply_rotary(at::cat({tq, iq}, 1), rope);  // [B, S, H, D]
-  at::Tensor k = apply_rotary(at::cat({tk, ik}, 1), rope);
-  at::Tensor v = at::cat({tv, iv}, 1);
+  auto [q, k, v] = attn.joint_attention_inputs(txt_n, img_n, rope);  // [B, S_txt + S_img, H, D]
   at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
@@ -135,9 +170,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
   at::Tensor mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias);  // [B, S, 4*dim]
-  auto [q, k, v] = attn.project(xn);
-  q = apply_rotary(q, rope);
-  k = apply_rotary(k, rope);
+  auto [q, k, v] = attn.attention_inputs(xn, rope);
   at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, dim]
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks: the
   // [S, 5*dim] concatenation is never materialised.

@@ -5,6 +5,27 @@
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
+namespace {
+
+// q, k, v as one [3, B, S, H, D] tensor: a view when they are consecutive blocks of one buffer
+// (as the fused q/k/v kernel of src/kernels writes them), otherwise a copy.
+at::Tensor stacked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const int64_t bytes = q.numel() * q.element_size();
+  auto next = [&](const at::Tensor& a, const at::Tensor& b) {
+    return a.is_contiguous() && b.is_contiguous() && a.sizes() == b.sizes() && a.dtype() == b.dtype() &&
+           a.storage().is_alias_of(b.storage()) &&
+           static_cast<const char*>(b.const_data_ptr()) == static_cast<const char*>(a.const_data_ptr()) + bytes;
+  };
+  if (!next(q, k) || !next(k, v)) return at::stack({q, k, v});
+  std::vector<int64_t> sizes{3}, strides{q.numel()};
+  for (int64_t d = 0; d < q.dim(); ++d) {
+    sizes.push_back(q.size(d));
+    strides.push_back(q.stride(d));
+  }
+  return q.as_strided(sizes, strides, q.storage_offset());
+}
+
+}  // namespace
 
 std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                                 const at::Tensor& v) {
@@ -12,7 +33,7 @@ std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, con
   if (U == 1) return {q, k, v};
   const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3);
   // [3, B, S, U, H/U, D] -> [U, 3, B, S, H/U, D]: block j (dim 0) holds head group j for rank j.
-  at::Tensor send = at::stack({q, k, v}).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
+  at::Tensor send = stacked(q, k, v).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
   at::Tensor recv = at::empty_like(send);
   ulysses.all_to_all(send, recv);
   // recv block i: rank i's tokens of my head group -> [3, B, U*S, H/U, D], rank-major sequence.

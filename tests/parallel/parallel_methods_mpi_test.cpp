@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "pardit/comm/comm_groups.hpp"
+#include "pardit/comm/mpi_communicator.hpp"
 #include "pardit/model/weights.hpp"
 #include "pardit/parallel/predictor.hpp"
+#include "pardit/parallel/sequence_parallel.hpp"
 #include "pardit/pipeline/conditioning.hpp"
 #include "pardit/runtime/mpi_session.hpp"
 #include "pardit/runtime/topology.hpp"
@@ -124,6 +126,24 @@ TEST(PipeFusion, StaleKVDeviationIsBounded) {
   std::printf("PipeFusion pf2 u%d patches=2 warmup=1 steps=3: relative L2 deviation %.4g\n", n / 2, rel);
   EXPECT_LT(rel, 0.2);
   EXPECT_GT(rel, 1e-6) << "stale K/V should change the result at all";
+}
+
+// The Ulysses exchange takes q/k/v as views of one [3, B, S, H, D] buffer (the fused CUDA
+// kernel's output, sent without re-stacking) and as separate tensors alike, with equal results.
+TEST(Ulysses, StackedViewsAndSeparateTensorsExchangeAlike) {
+  auto world = comm::MpiCommunicator::world();
+  const int64_t U = world->size(), B = 2, S = 3, H = 4 * U, D = 6;
+  at::manual_seed(100 + world->rank());
+  at::Tensor buffer = at::randn({3, B, S, H, D});
+  auto from_views = parallel::ulysses_scatter_heads(*world, buffer[0], buffer[1], buffer[2]);
+  auto from_copies = parallel::ulysses_scatter_heads(*world, buffer[0].clone(), buffer[1].clone(), buffer[2].clone());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(from_views[i].sizes(), (std::vector<int64_t>{B, U * S, H / U, D}));
+    EXPECT_TRUE(at::equal(from_views[i], from_copies[i])) << "block " << i;
+  }
+  // Not adjacent in memory (k and v swapped): still exchanged correctly, through a copy.
+  auto swapped = parallel::ulysses_scatter_heads(*world, buffer[0], buffer[2], buffer[1]);
+  EXPECT_TRUE(at::equal(swapped[1], from_copies[2]));
 }
 
 }  // namespace

@@ -33,10 +33,13 @@ struct FluxAttention {
   // After every parameter is bound: build the fused projections (no extra memory: the separate
   // weights are re-pointed into them). Assigning a new tensor to to_q.weight later un-fuses.
   void fuse();
-  // x: [B, S, dim] -> q, k, v [B, S, H, D] with the q/k RMSNorm applied (image / single stream).
-  std::array<at::Tensor, 3> project(const at::Tensor& x) const;
-  // The text stream's projections of a double block.
-  std::array<at::Tensor, 3> project_added(const at::Tensor& x) const;
+  // Attention inputs q, k, v [B, S, H, D] (RMSNorm on q/k, RoPE of `rope`'s rows applied) of
+  // x: [B, S, dim] (image stream / single block), or of a double block's text rows `txt` followed
+  // by its image rows `img`. One fused CUDA kernel writes them into one [3, B, S, H, D] buffer when
+  // src/kernels applies; otherwise the LibTorch path (split, rms_norm, cat, rotary).
+  std::array<at::Tensor, 3> attention_inputs(const at::Tensor& x, const RotaryTable& rope) const;
+  std::array<at::Tensor, 3> joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
+                                                   const RotaryTable& rope) const;
 };
 
 struct FluxTransformerBlock {  // double stream: image and text keep separate weights

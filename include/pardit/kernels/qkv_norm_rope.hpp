@@ -1,0 +1,24 @@
+// Custom CUDA kernels for the memory-bound work around attention (src/kernels/). Each one has a
+// LibTorch path that computes the same thing; the model uses the kernel when fused_kernels_for()
+// says so and tests/kernels checks the two agree. PARDIT_FUSED_KERNELS=0 turns the kernels off
+// (benchmarks measure before/after with it).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace pardit::kernels {
+
+// True when this build has the CUDA kernels, the tensor is on a GPU and they are not turned off.
+bool fused_kernels_for(const at::Tensor& t);
+
+// From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D),
+// writes into out [3, B, S_out, H, D] rows [row_offset, row_offset + S):
+//   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
+// the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as
+// RotaryTable stores them). Same dtype for qkv, weights and out; D even and at most 256.
+void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
+                   const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset);
+
+}  // namespace pardit::kernels

@@ -1,0 +1,76 @@
+#include "pardit/kernels/qkv_norm_rope.hpp"
+
+#include <ATen/ATen.h>
+
+#include <fmt/ranges.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "pardit/common/error.hpp"
+
+#ifdef PARDIT_HAVE_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "qkv_norm_rope_launch.hpp"
+#endif
+
+namespace pardit::kernels {
+namespace {
+std::string shape(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+}  // namespace
+
+bool fused_kernels_for(const at::Tensor& t) {
+#ifdef PARDIT_HAVE_CUDA
+  static const bool enabled = [] {
+    const char* env = std::getenv("PARDIT_FUSED_KERNELS");
+    return !(env && std::strcmp(env, "0") == 0);
+  }();
+  return enabled && t.is_cuda();
+#else
+  return false;
+#endif
+}
+
+void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
+                   const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset) {
+#ifdef PARDIT_HAVE_CUDA
+  PARDIT_CHECK(out.dim() == 5 && out.size(0) == 3 && out.is_contiguous(),
+               "qkv_norm_rope: out must be a contiguous [3, B, S_out, H, D] tensor, got {}", shape(out));
+  const int64_t B = out.size(1), S_out = out.size(2), H = out.size(3), D = out.size(4);
+  PARDIT_CHECK(qkv.dim() == 3 && qkv.size(0) == B && qkv.size(2) == 3 * H * D && qkv.is_contiguous(),
+               "qkv_norm_rope: qkv must be a contiguous [{}, S, {}] tensor, got {}", B, 3 * H * D, shape(qkv));
+  const int64_t S = qkv.size(1);
+  PARDIT_CHECK(row_offset >= 0 && row_offset + S <= S_out, "qkv_norm_rope: rows [{}, {}) outside the {} of out",
+               row_offset, row_offset + S, S_out);
+  PARDIT_CHECK(D % 2 == 0 && D <= 256, "qkv_norm_rope: head_dim {} must be even and at most 256", D);
+  for (const at::Tensor* t : {&q_weight, &k_weight})
+    PARDIT_CHECK(t->dim() == 1 && t->size(0) == D && t->is_contiguous() && t->scalar_type() == qkv.scalar_type(),
+                 "qkv_norm_rope: norm weights must be contiguous [{}] tensors of the activations' dtype", D);
+  for (const at::Tensor* t : {&cos, &sin})
+    PARDIT_CHECK(t->dim() == 2 && t->size(0) == S_out && t->size(1) == D && t->is_contiguous() &&
+                     t->scalar_type() == at::kFloat,
+                 "qkv_norm_rope: rotary tables must be contiguous float32 [{}, {}], got {}", S_out, D, shape(*t));
+  PARDIT_CHECK(out.scalar_type() == qkv.scalar_type(), "qkv_norm_rope: out and qkv dtypes differ");
+  for (const at::Tensor* t : {&qkv, &q_weight, &k_weight, &cos, &sin, &out})
+    PARDIT_CHECK(t->device() == qkv.device(), "qkv_norm_rope: all tensors must be on {}", qkv.device().str());
+  PARDIT_CHECK(qkv.is_cuda(), "qkv_norm_rope runs on CUDA tensors only");
+
+  detail::ElementType type{};
+  switch (qkv.scalar_type()) {
+    case at::kFloat: type = detail::ElementType::f32; break;
+    case at::kHalf: type = detail::ElementType::f16; break;
+    case at::kBFloat16: type = detail::ElementType::bf16; break;
+    default: PARDIT_CHECK(false, "qkv_norm_rope: dtype {} not supported", c10::toString(qkv.scalar_type()));
+  }
+  const detail::QkvNormRopeArgs args{qkv.data_ptr(), q_weight.data_ptr(), k_weight.data_ptr(),
+                                     cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
+                                     B, S, H, D, S_out, row_offset, static_cast<float>(eps)};
+  const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));
+  PARDIT_CHECK(err == cudaSuccess, "qkv_norm_rope: kernel launch failed: {}", cudaGetErrorString(err));
+#else
+  PARDIT_CHECK(false, "qkv_norm_rope: this pardit was built without CUDA (check fused_kernels_for() first)");
+#endif
+}
+
+}  // namespace pardit::kernels

@@ -1,0 +1,26 @@
+// The launcher of the fused q/k/v kernel: plain pointers and sizes, so the .cu file compiles
+// without LibTorch's headers. Checked and called by qkv_norm_rope.cpp.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace pardit::kernels::detail {
+
+enum class ElementType { f32, f16, bf16 };
+
+struct QkvNormRopeArgs {
+  const void* qkv;       // [batch, seq, 3, heads, head_dim], contiguous
+  const void* q_weight;  // [head_dim]
+  const void* k_weight;  // [head_dim]
+  const float* cos;      // [out_seq, head_dim], each angle twice (pair layout)
+  const float* sin;      // [out_seq, head_dim]
+  void* out;             // [3, batch, out_seq, heads, head_dim], contiguous
+  int64_t batch, seq, heads, head_dim, out_seq, row_offset;
+  float eps;
+};
+
+cudaError_t launch_qkv_norm_rope(ElementType type, const QkvNormRopeArgs& args, cudaStream_t stream);
+
+}  // namespace pardit::kernels::detail

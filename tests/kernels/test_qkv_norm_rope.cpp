@@ -1,0 +1,99 @@
+// The fused q/k/v kernel against the LibTorch path (rms_norm, then the rotary complex multiply)
+// computed on the CPU in float64 from the same inputs, for each dtype and several head sizes,
+// text/image row offsets included; plus its argument checks.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <tuple>
+
+#include "pardit/common/error.hpp"
+#include "pardit/kernels/qkv_norm_rope.hpp"
+#include "pardit/model/rope.hpp"
+
+namespace pardit::kernels {
+namespace {
+
+// Reference for rows of one stream: [B, S, 3*H*D] -> q, k, v [B, S, H, D] in float64.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> reference(const at::Tensor& qkv, const at::Tensor& wq,
+                                                         const at::Tensor& wk, double eps,
+                                                         const model::RotaryTable& rope, int64_t head_dim) {
+  at::Tensor t = qkv.cpu().to(at::kDouble).unflatten(-1, {3, -1, head_dim});
+  auto norm = [&](const at::Tensor& x, const at::Tensor& w) {
+    return at::rms_norm(x, {head_dim}, w.cpu().to(at::kDouble), eps);
+  };
+  auto rotate = [&](const at::Tensor& x) {  // pairs (2i, 2i+1) by the angle in cos/sin[:, 2i]
+    at::Tensor c = rope.cos.cpu().to(at::kDouble).slice(1, 0, head_dim, 2).unsqueeze(0).unsqueeze(2);
+    at::Tensor s = rope.sin.cpu().to(at::kDouble).slice(1, 0, head_dim, 2).unsqueeze(0).unsqueeze(2);
+    at::Tensor x0 = x.slice(-1, 0, head_dim, 2), x1 = x.slice(-1, 1, head_dim, 2);
+    return at::stack({x0 * c - x1 * s, x1 * c + x0 * s}, -1).flatten(-2);
+  };
+  return {rotate(norm(t.select(2, 0), wq)), rotate(norm(t.select(2, 1), wk)), t.select(2, 2)};
+}
+
+double tolerance(at::ScalarType dtype) {
+  // Two roundings to the storage type (after the norm, after the rotation) of O(1) values.
+  return dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 4e-3 : 3e-2;
+}
+
+class QkvNormRope : public ::testing::TestWithParam<std::tuple<at::ScalarType, int64_t>> {
+ protected:
+  void SetUp() override {
+    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
+  const auto [dtype, head_dim] = GetParam();
+  const int64_t B = 2, H = 3, s_txt = 5, s_img = 37, rows = s_txt + s_img;
+  at::manual_seed(7);
+  auto gpu = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+  at::Tensor txt = (at::randn({B, s_txt, 3 * H * head_dim}) * 3).to(gpu);
+  at::Tensor img = (at::randn({B, s_img, 3 * H * head_dim}) * 3).to(gpu);
+  at::Tensor wq_t = (1 + 0.2 * at::randn({head_dim})).to(gpu), wk_t = (1 + 0.2 * at::randn({head_dim})).to(gpu);
+  at::Tensor wq_i = (1 + 0.2 * at::randn({head_dim})).to(gpu), wk_i = (1 + 0.2 * at::randn({head_dim})).to(gpu);
+  // Flux's layout of position ids: text rows 0, image rows (0, row, col).
+  at::Tensor ids = at::zeros({rows, 3});
+  ids.slice(0, s_txt).select(1, 1).copy_((at::arange(s_img) / 6).floor());
+  ids.slice(0, s_txt).select(1, 2).copy_(at::arange(s_img) % 6);
+  const int64_t a = head_dim / 8 * 2;  // axes dims summing to head_dim, each even
+  model::RotaryTable rope = model::rotary_table(ids, {head_dim - 2 * a, a, a}, 10000.0);
+  model::RotaryTable rope_gpu{rope.cos.cuda(), rope.sin.cuda(), rope.cis.cuda()};
+
+  at::Tensor out = at::full({3, B, rows, H, head_dim}, std::nan(""), gpu);
+  qkv_norm_rope(txt, wq_t, wk_t, 1e-6, rope_gpu.cos, rope_gpu.sin, out, 0);
+  qkv_norm_rope(img, wq_i, wk_i, 1e-6, rope_gpu.cos, rope_gpu.sin, out, s_txt);
+  at::Tensor got = out.cpu().to(at::kDouble);
+
+  auto [tq, tk, tv] = reference(txt, wq_t, wk_t, 1e-6, rope.slice(0, s_txt), head_dim);
+  auto [iq, ik, iv] = reference(img, wq_i, wk_i, 1e-6, rope.slice(s_txt, s_img), head_dim);
+  const at::Tensor expected[3] = {at::cat({tq, iq}, 1), at::cat({tk, ik}, 1), at::cat({tv, iv}, 1)};
+  for (int which = 0; which < 3; ++which) {
+    at::Tensor err = (got[which] - expected[which]).abs() / expected[which].abs().clamp_min(1.0);
+    EXPECT_LE(err.max().item<double>(), tolerance(dtype)) << "q/k/v block " << which;
+    EXPECT_FALSE(got[which].isnan().any().item<bool>()) << "rows left unwritten in block " << which;
+  }
+  // v moves bit for bit.
+  EXPECT_TRUE(at::equal(out[2].slice(1, s_txt).cpu(), img.unflatten(-1, {3, H, head_dim}).select(2, 2).cpu()));
+}
+
+INSTANTIATE_TEST_SUITE_P(DtypesAndHeadSizes, QkvNormRope,
+                         ::testing::Combine(::testing::Values(at::kBFloat16, at::kHalf, at::kFloat),
+                                            ::testing::Values<int64_t>(16, 64, 128, 256)));
+
+TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor qkv = at::randn({1, 4, 3 * 2 * 8}, gpu), w = at::ones({8}, gpu);
+  at::Tensor table = at::zeros({4, 8}, at::TensorOptions().device(at::kCUDA));
+  at::Tensor out = at::empty({3, 1, 4, 2, 8}, gpu);
+  EXPECT_NO_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table, table, out, 0));
+  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table, table, out, 1), Error);                 // rows past the end
+  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table.to(at::kBFloat16), table, out, 0), Error);  // bf16 table
+  EXPECT_THROW(qkv_norm_rope(qkv.cpu(), w, w, 1e-6, table, table, out, 0), Error);            // CPU input
+  EXPECT_TRUE(fused_kernels_for(qkv));
+  EXPECT_FALSE(fused_kernels_for(qkv.cpu()));
+}
+
+}  // namespace
+}  // namespace pardit::kernels
