@@ -273,7 +273,8 @@ std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initialize
   return done;
 }
 
-void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) {
+std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor& in, at::Tensor& out,
+                                                                 bool order_compute_now) {
   detail::CommTimer timer(stats_);
   check_all_to_all(in, out);
   begin("all_to_all", {&in, &out});
@@ -287,8 +288,14 @@ void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) {
     NCCL_CHECK(ncclRecv(dst + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
   }
   NCCL_CHECK(ncclGroupEnd());
-  end("all_to_all", {&in, &out}, true);
   stats_.bytes_sent += static_cast<int64_t>(block_nbytes) * (size() - 1);
+  return end("all_to_all", {&in, &out}, order_compute_now);
+}
+
+void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) { enqueue_all_to_all(in, out, true); }
+
+RequestPtr NcclCommunicator::start_all_to_all(const at::Tensor& in, at::Tensor& out) {
+  return std::make_unique<NcclRequest>(enqueue_all_to_all(in, out, false), device_);
 }
 
 void NcclCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {

@@ -9,7 +9,7 @@
 
 #include "pardit/common/error.hpp"
 
-#ifdef PARDIT_HAVE_CUDA
+#ifdef PARDIT_HAVE_CUDA_KERNELS
 #include <c10/cuda/CUDAStream.h>
 
 #include "qkv_norm_rope_launch.hpp"
@@ -21,7 +21,7 @@ std::string shape(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.
 }  // namespace
 
 bool fused_kernels_for(const at::Tensor& t) {
-#ifdef PARDIT_HAVE_CUDA
+#ifdef PARDIT_HAVE_CUDA_KERNELS
   static const bool enabled = [] {
     const char* env = std::getenv("PARDIT_FUSED_KERNELS");
     return !(env && std::strcmp(env, "0") == 0);
@@ -34,7 +34,7 @@ bool fused_kernels_for(const at::Tensor& t) {
 
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
                    const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset) {
-#ifdef PARDIT_HAVE_CUDA
+#ifdef PARDIT_HAVE_CUDA_KERNELS
   PARDIT_CHECK(out.dim() == 5 && out.size(0) == 3 && out.is_contiguous(),
                "qkv_norm_rope: out must be a contiguous [3, B, S_out, H, D] tensor, got {}", shape(out));
   const int64_t B = out.size(1), S_out = out.size(2), H = out.size(3), D = out.size(4);
@@ -69,7 +69,7 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));
   PARDIT_CHECK(err == cudaSuccess, "qkv_norm_rope: kernel launch failed: {}", cudaGetErrorString(err));
 #else
-  PARDIT_CHECK(false, "qkv_norm_rope: this pardit was built without CUDA (check fused_kernels_for() first)");
+  PARDIT_CHECK(false, "qkv_norm_rope: this pardit was built without the CUDA kernels (check fused_kernels_for() first)");
 #endif
 }
 

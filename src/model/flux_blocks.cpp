@@ -169,15 +169,18 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
-  at::Tensor mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias);  // [B, S, 4*dim]
   auto [q, k, v] = attn.attention_inputs(xn, rope);
-  at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, dim]
-  // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks: the
-  // [S, 5*dim] concatenation is never materialised.
-  const int64_t dim = o.size(-1);
-  at::Tensor y = at::linear(o, proj_out.weight.narrow(1, 0, dim), proj_out.bias);
-  y = at::addmm(y.view({-1, dim}), mlp.reshape({-1, mlp.size(-1)}), proj_out.weight.narrow(1, dim, mlp.size(-1)).t())
-          .view(y.sizes());
+  // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
+  // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
+  // attention, so its two GEMMs run while a sequence-parallel strategy exchanges q/k/v and then
+  // the attention output (model::OverlapWork).
+  const int64_t dim = xn.size(-1);
+  at::Tensor mlp, y;
+  OverlapWork mlp_branch;
+  mlp_branch.during_inputs = [&] { mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias); };  // [B, S, 4*dim]
+  mlp_branch.during_output = [&] { y = at::linear(mlp, proj_out.weight.narrow(1, dim, mlp.size(-1)), proj_out.bias); };
+  at::Tensor o = attention.attend(q, k, v, layer, mlp_branch).flatten(2).to(q.scalar_type());  // [B, S, dim]
+  y = at::addmm(y.view({-1, dim}), o.reshape({-1, dim}), proj_out.weight.narrow(1, 0, dim).t()).view(y.sizes());
   at::Tensor out = gated_residual(x, m[2], y);
   return clip_fp16(out);
 }

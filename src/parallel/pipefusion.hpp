@@ -19,7 +19,9 @@ class PipeFusionAttention final : public model::AttentionStrategy {
   // Which buffer set (conditioning branch) and which rows of the full sequence the next
   // attend() calls cover; `total_rows` sizes the buffers.
   void set_micro_batch(int branch, int64_t row_begin, int64_t row_end, int64_t total_rows);
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) override;
+  using AttentionStrategy::attend;
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
+                    const model::OverlapWork& overlap) override;
 
  private:
   struct KV {

@@ -55,6 +55,10 @@ class Communicator {
   // in: [size*n, ...]; out: same shape. Block i of `in` (rows i*n..(i+1)*n) goes to rank i; block j
   // of `out` comes from rank j. Collective.
   virtual void all_to_all(const at::Tensor& in, at::Tensor& out) = 0;
+  // all_to_all started without waiting for it, so independent compute can run meanwhile; wait()
+  // orders later work after it (as Request says). Both tensors must stay untouched until then.
+  // Backends without asynchronous collectives (MPI here) complete it before returning.
+  virtual RequestPtr start_all_to_all(const at::Tensor& in, at::Tensor& out);
   // in: [n, ...]; out: [size*n, ...], block j from rank j. Collective.
   virtual void all_gather(const at::Tensor& in, at::Tensor& out) = 0;
   // In place. Collective.

@@ -75,6 +75,7 @@ class NcclCommunicator final : public Communicator {
   ~NcclCommunicator() override;
 
   void all_to_all(const at::Tensor& in, at::Tensor& out) override;
+  RequestPtr start_all_to_all(const at::Tensor& in, at::Tensor& out) override;
   void all_gather(const at::Tensor& in, at::Tensor& out) override;
   void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::sum) override;
   void broadcast(at::Tensor& tensor, int root) override;
@@ -106,6 +107,7 @@ class NcclCommunicator final : public Communicator {
   void begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
   std::shared_ptr<CudaEvent> end(const char* op, std::initializer_list<const at::Tensor*> tensors,
                                  bool order_compute_now);
+  std::shared_ptr<CudaEvent> enqueue_all_to_all(const at::Tensor& in, at::Tensor& out, bool order_compute_now);
   std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]
   std::string members() const;        // "ranks 0,1 on node01,node02"
 

@@ -7,7 +7,21 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 namespace pardit::model {
+
+// Compute that does not depend on an attention call, handed to it so that it runs while the
+// strategy's communication is in flight (Ulysses: the q/k/v all-to-all, then the output's).
+// A strategy runs each function once, `during_inputs` before `during_output`, before attend()
+// returns; one without communication runs them around its attention. Either may be empty.
+struct OverlapWork {
+  std::function<void()> during_inputs;
+  std::function<void()> during_output;
+  static void run(const std::function<void()>& f) {
+    if (f) f();
+  }
+};
 
 class AttentionStrategy {
  public:
@@ -16,7 +30,11 @@ class AttentionStrategy {
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it
   // for the same layers in the same order.
-  virtual at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) = 0;
+  virtual at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
+                            const OverlapWork& overlap) = 0;
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) {
+    return attend(q, k, v, layer, OverlapWork{});
+  }
 };
 
 // Scaled dot-product attention on the tokens at hand (one rank, no communication).
@@ -25,8 +43,13 @@ at::Tensor local_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 class LocalAttention final : public AttentionStrategy {
  public:
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int) override {
-    return local_attention(q, k, v);
+  using AttentionStrategy::attend;
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int,
+                    const OverlapWork& overlap) override {
+    OverlapWork::run(overlap.during_inputs);
+    at::Tensor out = local_attention(q, k, v);
+    OverlapWork::run(overlap.during_output);
+    return out;
   }
 };
 

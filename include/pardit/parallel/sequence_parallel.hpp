@@ -5,6 +5,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
+
 #include "pardit/comm/communicator.hpp"
 #include "pardit/model/attention.hpp"
 
@@ -18,6 +20,39 @@ std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, con
 // The inverse for the attention output: [B, U*S_local, H/U, D] -> [B, S_local, H, D].
 at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& out);
 
+// The same two exchanges started without waiting, so independent compute can run meanwhile
+// (model::OverlapWork); wait() returns what the blocking functions above return.
+class PendingScatter {
+ public:
+  std::array<at::Tensor, 3> wait();
+
+ private:
+  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const at::Tensor&, const at::Tensor&,
+                                              const at::Tensor&);
+  comm::RequestPtr request_;
+  at::Tensor send_, recv_;
+  std::array<at::Tensor, 3> result_;  // U == 1: q, k, v themselves
+  int64_t U_ = 1;
+};
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                     const at::Tensor& v);
+
+class PendingGather {
+ public:
+  at::Tensor wait();
+
+ private:
+  friend PendingGather start_ulysses_gather(comm::Communicator&, const at::Tensor&);
+  comm::RequestPtr request_;
+  at::Tensor send_, recv_;
+  at::Tensor result_;  // U == 1: the output itself
+};
+PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out);
+
+// Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
+// PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
+bool overlap_communication();
+
 // Attention output and per-row log-sum-exp of the scores: out [B, S, H, D], lse [B, H, S] float32.
 std::pair<at::Tensor, at::Tensor> attention_with_lse(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
@@ -30,7 +65,9 @@ at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const a
 class UspAttention final : public model::AttentionStrategy {
  public:
   UspAttention(comm::Communicator& ulysses, comm::Communicator& ring) : ulysses_(ulysses), ring_(ring) {}
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) override;
+  using AttentionStrategy::attend;
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
+                    const model::OverlapWork& overlap) override;
 
  private:
   comm::Communicator& ulysses_;
