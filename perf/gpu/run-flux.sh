@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs pardit on GPUs for a list of cases and appends one perf/results JSON line per case.
-#   perf/gpu/run-flux.sh RESULTS.jsonl "NAME|NP|ARGS" ...
-# Every case writes NAME.h5 in $WORK; a case whose NAME has a reference (REF=<name> in ARGS
-# position 0) also records the relative L2 error of its latents against that reference.
+#   perf/gpu/run-flux.sh RESULTS.jsonl "NAME|NP|REF|ARGS[|ENV]" ...
+# Every case writes NAME.h5 in $WORK; a case with a reference REF (an earlier case's NAME, or -)
+# also records its speed-up over that case and the relative L2 error of its latents against it.
+# ENV ("VAR=value ..."): environment of that case only (e.g. PARDIT_FUSED_KERNELS=0).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 results=$1; shift
@@ -11,8 +12,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 commit=$(cat .commit 2>/dev/null || git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 for case in "$@"; do
-  IFS='|' read -r name np ref args <<<"$case"
+  IFS='|' read -r name np ref args envs <<<"$case"
   cmd="build-gpu/bin/pardit run $args --out $WORK/$name.h5 --overwrite"
+  [ -n "${envs:-}" ] && cmd="env $envs $cmd"
   [ "$np" -gt 1 ] && cmd="mpirun -np $np --bind-to none $cmd"
   echo "### $name: $cmd"
   start=$(date +%s)
