@@ -79,6 +79,9 @@ def main():
         "date": datetime.date.today().isoformat(),
         "command": a.command,
     }
+    if "timings/step_host_seconds" in f:  # host time to issue a step: ~ms_per_step when launch-bound
+        host = np.nanmax(f["timings/step_host_seconds"][:], axis=0).reshape(-1)[a.skip_steps:]
+        rec["host_ms_per_step"] = round(float(np.median(host) * 1e3), 2)
     if a.note:
         rec["note"] = a.note
     print(json.dumps(rec))

@@ -33,6 +33,7 @@ io::OutputData gather_output(comm::Communicator& host_world, const RankResults& 
   };
   auto f64 = at::TensorOptions().dtype(at::kDouble);
   out.timings["step_seconds"] = gather_rows(mine.step_seconds);
+  out.timings["step_host_seconds"] = gather_rows(mine.step_host_seconds);
   out.timings["time_to_first_step_seconds"] =
       gather_rows(at::full({1}, mine.time_to_first_step_seconds, f64)).view({world});
   out.timings["setup_seconds"] = gather_rows(at::full({1}, mine.setup_seconds, f64)).view({world});

@@ -18,6 +18,7 @@ struct RankResults {
   at::Tensor latents;        // [P, C, h, w] float32; rows this rank reports, zeros elsewhere
   at::Tensor reported;       // [P] int64: 1 where this rank reports the prompt's latents
   at::Tensor step_seconds;   // [P, steps] float64; NaN for prompts this rank did not run
+  at::Tensor step_host_seconds;  // [P, steps] float64: host time to issue each step (see DenoiseResult)
   double time_to_first_step_seconds = std::nan("");
   double setup_seconds = 0, weights_seconds = 0, denoise_seconds = 0;
   int64_t peak_memory_bytes = 0;

@@ -84,19 +84,22 @@ PreviousRun read_previous_run(const io::RunConfig& config, int64_t num_prompts, 
 }
 
 void keep_previous_timings(io::OutputData& out, const io::OutputData& previous, const std::vector<uint8_t>& done) {
-  auto now_it = out.timings.find("step_seconds");
-  auto old_it = previous.timings.find("step_seconds");
-  if (now_it == out.timings.end() || old_it == previous.timings.end()) return;
-  at::Tensor now = now_it->second;                        // [world, P, steps]
-  const at::Tensor old = old_it->second.to(at::kDouble);  // [old world, P, steps]
-  for (int64_t p = 0; p < static_cast<int64_t>(done.size()); ++p) {
-    if (!done[static_cast<size_t>(p)]) continue;
-    if (old.size(0) == now.size(0)) {
-      now.select(1, p).copy_(old.select(1, p));
-    } else {
-      // NaN rows (ranks that did not run the prompt) must not win the maximum.
-      at::Tensor rows = old.select(1, p);
-      now.select(1, p).select(0, 0).copy_(at::nan_to_num(rows, -1.0).amax(0));
+  for (const char* name : {"step_seconds", "step_host_seconds"}) {
+    auto now_it = out.timings.find(name);
+    auto old_it = previous.timings.find(name);
+    if (now_it == out.timings.end() || old_it == previous.timings.end()) continue;
+    at::Tensor now = now_it->second;                        // [world, P, steps]
+    const at::Tensor old = old_it->second.to(at::kDouble);  // [old world, P, steps]
+    if (old.dim() != 3 || old.size(1) != now.size(1) || old.size(2) != now.size(2)) continue;
+    for (int64_t p = 0; p < static_cast<int64_t>(done.size()); ++p) {
+      if (!done[static_cast<size_t>(p)]) continue;
+      if (old.size(0) == now.size(0)) {
+        now.select(1, p).copy_(old.select(1, p));
+      } else {
+        // NaN rows (ranks that did not run the prompt) must not win the maximum.
+        at::Tensor rows = old.select(1, p);
+        now.select(1, p).select(0, 0).copy_(at::nan_to_num(rows, -1.0).amax(0));
+      }
     }
   }
 }

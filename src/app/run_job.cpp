@@ -165,6 +165,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   mine.latents = at::zeros({P, ls.channels, ls.height, ls.width}, at::kFloat);
   mine.reported = at::zeros({P}, at::kLong);
   mine.step_seconds = at::full({P, config.steps}, std::nan(""), at::TensorOptions().dtype(at::kDouble));
+  mine.step_host_seconds = at::full_like(mine.step_seconds, std::nan(""));
   mine.weights_seconds = weights_seconds;
   mine.setup_seconds = seconds_since(job_start);
 
@@ -236,7 +237,10 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
                  "prompt {} produced NaN/Inf latents after the last step (dtype {}): try --dtype fp32 or bf16, or "
                  "check the weights",
                  p, config.dtype);
-    for (int64_t s = 0; s < config.steps; ++s) mine.step_seconds[p][s] = result.step_seconds[static_cast<size_t>(s)];
+    for (int64_t s = 0; s < config.steps; ++s) {
+      mine.step_seconds[p][s] = result.step_seconds[static_cast<size_t>(s)];
+      mine.step_host_seconds[p][s] = result.step_host_seconds[static_cast<size_t>(s)];
+    }
     if (queue.leader()) {
       mine.latents[p].copy_(latents[0]);
       mine.reported[p] = 1;

@@ -75,6 +75,7 @@ DenoiseResult denoise(NoisePredictor& predictor, const Conditioning& conditionin
     at::Tensor noise_pred = predictor.predict(in);
     const float dt = schedule.sigmas[i + 1] - schedule.sigmas[i];
     in.latents = in.latents + dt * noise_pred;
+    result.step_host_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     synchronize_device(device);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.step_seconds.push_back(seconds);

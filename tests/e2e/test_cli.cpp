@@ -41,6 +41,9 @@ with h5py.File(path, "r") as f:
     assert st.dtype == np.float64 and st.shape == (world, P, steps), (st.dtype, st.shape)
     s = st[:]
     assert (s[np.isfinite(s)] > 0).all() and np.isfinite(s).any(), s
+    host = f["timings/step_host_seconds"][:]
+    assert host.shape == s.shape and (np.isfinite(host) == np.isfinite(s)).all(), (host.shape, host, s)
+    assert (host[np.isfinite(host)] > 0).all() and (host[np.isfinite(s)] <= s[np.isfinite(s)]).all(), (host, s)
     assert len(f["topology/node_name"]) == world and len(f["topology/gpu"]) == world
     nodes = [n.decode() if isinstance(n, bytes) else n for n in f["topology/node_name"][:]]
     assert all(nodes), nodes

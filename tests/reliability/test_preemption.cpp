@@ -218,6 +218,7 @@ Outcome stop_and_resume(const Scratch& s, int np, int dp, int64_t prompts, int s
   EXPECT_TRUE(resumed.complete);
   EXPECT_TRUE(at::equal(resumed.latents, reference.latents)) << "resumed latents differ from the uninterrupted run";
   EXPECT_TRUE(at::isfinite(resumed.timings.at("step_seconds")).all(2).any(0).all().item<bool>());
+  EXPECT_TRUE(at::isfinite(resumed.timings.at("step_host_seconds")).all(2).any(0).all().item<bool>());
   return o;
 }
 

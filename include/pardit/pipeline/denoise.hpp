@@ -74,6 +74,9 @@ at::Tensor combine_true_cfg(const at::Tensor& positive, const at::Tensor& negati
 struct DenoiseResult {
   at::Tensor latents;                // [1, C, h, w] float32, CPU, unpacked
   std::vector<double> step_seconds;  // wall time of each step, device work included
+  // Host time to issue each step's work, before waiting for the device: close to step_seconds
+  // when the run is bound by kernel launches rather than by the GPU.
+  std::vector<double> step_host_seconds;
 };
 
 // Called after each step with (step index, seconds of that step); may throw to stop.
