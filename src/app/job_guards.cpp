@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "pardit/common/error.hpp"
 
@@ -12,11 +13,21 @@ namespace pardit::app {
 
 at::Tensor FiniteCheckingPredictor::predict(const pipeline::StepInputs& in) {
   at::Tensor pred = inner_.predict(in);
-  const int64_t step = step_++;
+  ++step_;
   // One scalar: a single NaN/Inf anywhere makes the sum non-finite (so does a sum past 3e38,
-  // which only latents already far off the scale reach).
-  if (!at::isfinite(in.latents.sum() + pred.sum()).item<bool>()) {
-    const bool input_ok = at::isfinite(in.latents).all().item<bool>();
+  // which only latents already far off the scale reach). Read by check_step().
+  finite_ = at::isfinite(in.latents.sum() + pred.sum());
+  input_ = in.latents;
+  return pred;
+}
+
+void FiniteCheckingPredictor::check_step() {
+  if (!finite_.defined()) return;
+  const at::Tensor flag = std::exchange(finite_, at::Tensor());
+  const at::Tensor input = std::exchange(input_, at::Tensor());
+  const int64_t step = step_ - 1;
+  if (!flag.item<bool>()) {
+    const bool input_ok = at::isfinite(input).all().item<bool>();
     PARDIT_CHECK(false,
                  "prompt {} (seed {}): NaN/Inf in the {} at step {}/{} (dtype {}, {}x{}): {}", prompt_,
                  config_.seed + static_cast<uint64_t>(prompt_), input_ok ? "noise prediction" : "input latents",
@@ -25,7 +36,6 @@ at::Tensor FiniteCheckingPredictor::predict(const pipeline::StepInputs& in) {
                  : step == 0 && !input_ok ? "the initial noise is not finite: check /initial_noise of the prompt file"
                                           : "check the weights (--weights) and the prompt embeddings, or try --dtype fp32");
   }
-  return pred;
 }
 
 bool is_out_of_memory(const std::exception& e) {

@@ -12,11 +12,11 @@
 
 namespace pardit::app {
 
-// Wraps the job's predictor: after every noise prediction it checks, on one scalar (the sum of
-// the step's input latents and of the prediction; NaN/Inf anywhere makes it non-finite), that
-// the numbers are still finite, and stops the prompt at the first bad step with the prompt, the
-// step and what to change. Cost: two reductions and one scalar copy per step; the denoise loop
-// synchronizes the device at every step boundary anyway. Every rank of a replica holds the same
+// Wraps the job's predictor: every noise prediction queues, on the device, one finite flag (of
+// the sum of the step's input latents and of the prediction; NaN/Inf anywhere makes it
+// non-finite); check_step() reads it at the step boundary, after the denoise loop has waited for
+// the device anyway, and stops the prompt at the first bad step with the prompt, the step and
+// what to change. No host synchronisation inside a step. Every rank of a replica holds the same
 // prediction, so all of them stop at the same step.
 class FiniteCheckingPredictor final : public pipeline::NoisePredictor {
  public:
@@ -25,14 +25,18 @@ class FiniteCheckingPredictor final : public pipeline::NoisePredictor {
   void set_prompt(int64_t prompt) { prompt_ = prompt; }
   void begin_request() override {
     step_ = 0;
+    finite_ = input_ = at::Tensor();
     inner_.begin_request();
   }
   at::Tensor predict(const pipeline::StepInputs& in) override;
+  // Throws if the last prediction's flag says NaN/Inf. Call at the step boundary.
+  void check_step();
 
  private:
   pipeline::NoisePredictor& inner_;
   const io::RunConfig& config_;
   int64_t prompt_ = -1, step_ = 0;
+  at::Tensor finite_, input_;  // the last step's flag and input latents, until check_step()
 };
 
 // Out of device (or host) memory, as thrown by LibTorch's allocators: c10::OutOfMemoryError

@@ -209,6 +209,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     at::Tensor noise = plan.prompts.initial_noise.defined() ? plan.prompts.initial_noise.narrow(0, p, 1)
                                                             : pipeline::initial_noise(config.seed + p, ls);
     auto on_step = [&](int64_t step, double seconds) {
+      predictor.check_step();
       if (std::isnan(mine.time_to_first_step_seconds)) mine.time_to_first_step_seconds = seconds_since(job_start);
       ++done_steps;
       const double per_step = seconds_since(denoise_start) / static_cast<double>(done_steps);

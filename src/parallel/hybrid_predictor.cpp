@@ -33,10 +33,7 @@ at::Tensor HybridPredictor::forward_slice(const pipeline::StepInputs& in, const 
                        in.timestep,
                        in.guidance,
                        rope_};
-  // CUDA graphs only where attention does not communicate (one rank per sequence group).
-  const bool graphed = ulysses_.size() == 1 && ring_.size() == 1 && model::ForwardGraph::enabled_for(fi);
-  at::Tensor out = (graphed ? graph_.forward(model_, fi, attention_) : model_.forward(fi, attention_))
-                       .to(at::kFloat);  // [1, image_.count, C]
+  at::Tensor out = model_.forward(fi, attention_).to(at::kFloat);  // [1, image_.count, C]
   return gather_sequence(out);
 }
 

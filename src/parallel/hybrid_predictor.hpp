@@ -1,7 +1,6 @@
 // CFG x Ring x Ulysses noise predictor (internal to src/parallel).
 #pragma once
 
-#include "pardit/model/forward_graph.hpp"
 #include "pardit/parallel/predictor.hpp"
 #include "pardit/parallel/sequence_parallel.hpp"
 
@@ -22,7 +21,6 @@ class HybridPredictor final : public pipeline::NoisePredictor {
   comm::Communicator& ring_;
   comm::Communicator& cfg_;
   UspAttention attention_;
-  model::ForwardGraph graph_;  // used when graphs are on and attention does not communicate
   TokenSlice text_, image_;
   model::RotaryTable rope_;  // rows of [text slice ; image slice]
 };
