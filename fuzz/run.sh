@@ -4,8 +4,8 @@
 # finds a crash, a sanitizer report, a leak or an uncaught exception (the reproducer is kept in
 # $BUILD/artifacts/). Usage: fuzz/run.sh [seconds per target, default 30] [target ...]
 # The search is seeded (PARDIT_FUZZ_SEED, default 1) and bounded by a number of inputs as well as
-# by time, so a CI run repeats exactly what a local run of the same commit did: a crash is found
-# here before it can fail CI. PARDIT_FUZZ_SEED=0 explores with a random seed.
+# by time, so a CI run makes the same seeded search as a local run of the same commit (libFuzzer
+# still varies a little between runs). PARDIT_FUZZ_SEED=0 explores with a random seed.
 # Targets: safetensors_header run_config_toml prompt_file. See docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
