@@ -32,6 +32,12 @@ bool fused_kernels_for(const at::Tensor& t) {
 #endif
 }
 
+bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim) {
+  const at::ScalarType t = qkv.scalar_type();
+  return fused_kernels_for(qkv) && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && head_dim % 2 == 0 &&
+         head_dim > 0 && head_dim <= 256;
+}
+
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
                    const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS

@@ -81,14 +81,15 @@ struct QkvRows {
 std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows> streams, int64_t head_dim,
                                                    const RotaryTable& rope) {
   const at::Tensor& first = streams.begin()->qkv;
-  if (kernels::fused_kernels_for(first)) {
+  if (kernels::qkv_norm_rope_supports(first, head_dim)) {
     int64_t rows = 0;
     for (const QkvRows& s : streams) rows += s.qkv.size(1);
     const int64_t heads = first.size(2) / (3 * head_dim);
     at::Tensor out = at::empty({3, first.size(0), rows, heads, head_dim}, first.options());
+    const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
     for (const QkvRows& s : streams) {
-      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, rope.cos, rope.sin,
+      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, cos, sin,
                              out, offset);
       offset += s.qkv.size(1);
     }

@@ -13,6 +13,10 @@ namespace pardit::kernels {
 // True when this build has the CUDA kernels, the tensor is on a GPU and they are not turned off.
 bool fused_kernels_for(const at::Tensor& t);
 
+// Whether qkv_norm_rope takes this projection output and head size (fused_kernels_for(qkv), a
+// float32/float16/bfloat16 dtype, an even head_dim of at most 256).
+bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
+
 // From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D),
 // writes into out [3, B, S_out, H, D] rows [row_offset, row_offset + S):
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
