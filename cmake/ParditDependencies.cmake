@@ -41,14 +41,15 @@ if(NOT PARDIT_CUDA STREQUAL "OFF")
   if(CUDAToolkit_FOUND AND NCCL_FOUND AND PARDIT_CUDA_DRIVER AND NOT PARDIT_CUDA_DRIVER MATCHES "stubs")
     set(LibTorch_WITH_CUDA ON)
     set(PARDIT_HAVE_CUDA ON)
-    # src/kernels: nvcc from the same toolkit; Hopper (H100/H200) unless the caller says otherwise.
+    # src/kernels: nvcc from the same toolkit; A100 and H100/H200 code plus PTX for newer GPUs,
+    # unless the caller says otherwise.
     # Without nvcc the build goes on with the LibTorch paths only.
     if(NOT CMAKE_CUDA_COMPILER AND CUDAToolkit_NVCC_EXECUTABLE AND EXISTS "${CUDAToolkit_NVCC_EXECUTABLE}")
       set(CMAKE_CUDA_COMPILER ${CUDAToolkit_NVCC_EXECUTABLE})
     endif()
     if(CMAKE_CUDA_COMPILER)
       if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-        set(CMAKE_CUDA_ARCHITECTURES 90)
+        set(CMAKE_CUDA_ARCHITECTURES 80-real 90)
       endif()
       enable_language(CUDA)
       set(PARDIT_HAVE_CUDA_KERNELS ON)

@@ -4,12 +4,16 @@
 
 #include <fmt/ranges.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "pardit/common/error.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "qkv_norm_rope_launch.hpp"
@@ -18,6 +22,26 @@
 namespace pardit::kernels {
 namespace {
 std::string shape(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+// Paired loads and stores need each tensor's data aligned to two elements.
+bool pair_aligned(const at::Tensor& t) {
+  return reinterpret_cast<std::uintptr_t>(t.const_data_ptr()) % (2 * t.element_size()) == 0;
+}
+
+#ifdef PARDIT_HAVE_CUDA_KERNELS
+bool runs_on(const at::Device& device) {
+  static std::mutex mutex;
+  static std::vector<int> known;  // per device index: -1 unknown, 0 no, 1 yes
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto index = static_cast<size_t>(device.index());
+  if (known.size() <= index) known.resize(index + 1, -1);
+  if (known[index] < 0) {
+    const c10::cuda::CUDAGuard guard(device);
+    known[index] = detail::qkv_norm_rope_runs_on_current_device() ? 1 : 0;
+  }
+  return known[index] == 1;
+}
+#endif
 }  // namespace
 
 bool fused_kernels_for(const at::Tensor& t) {
@@ -34,12 +58,19 @@ bool fused_kernels_for(const at::Tensor& t) {
 
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim) {
   const at::ScalarType t = qkv.scalar_type();
-  return fused_kernels_for(qkv) && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && head_dim % 2 == 0 &&
-         head_dim > 0 && head_dim <= 256;
+  if (!fused_kernels_for(qkv) || !(t == at::kFloat || t == at::kHalf || t == at::kBFloat16) || head_dim % 2 != 0 ||
+      head_dim <= 0 || head_dim > 256 || !pair_aligned(qkv))
+    return false;
+#ifdef PARDIT_HAVE_CUDA_KERNELS
+  return runs_on(qkv.device());
+#else
+  return false;
+#endif
 }
 
-void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
-                   const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset) {
+void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,
+                   double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
+                   int64_t row_offset) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
   PARDIT_CHECK(out.dim() == 5 && out.size(0) == 3 && out.is_contiguous(),
                "qkv_norm_rope: out must be a contiguous [3, B, S_out, H, D] tensor, got {}", shape(out));
@@ -61,6 +92,9 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   for (const at::Tensor* t : {&qkv, &q_weight, &k_weight, &cos, &sin, &out})
     PARDIT_CHECK(t->device() == qkv.device(), "qkv_norm_rope: all tensors must be on {}", qkv.device().str());
   PARDIT_CHECK(qkv.is_cuda(), "qkv_norm_rope runs on CUDA tensors only");
+  for (const at::Tensor* t : {&qkv, &q_weight, &k_weight, &cos, &sin, &out})
+    PARDIT_CHECK(pair_aligned(*t), "qkv_norm_rope: tensor data must be aligned to two elements");
+  const c10::cuda::CUDAGuard device_guard(qkv.device());
 
   detail::ElementType type{};
   switch (qkv.scalar_type()) {
@@ -71,7 +105,8 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   }
   const detail::QkvNormRopeArgs args{qkv.data_ptr(), q_weight.data_ptr(), k_weight.data_ptr(),
                                      cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
-                                     B, S, H, D, S_out, row_offset, static_cast<float>(eps)};
+                                     B, S, H, D, S_out, row_offset, static_cast<float>(q_eps),
+                                     static_cast<float>(k_eps)};
   const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));
   PARDIT_CHECK(err == cudaSuccess, "qkv_norm_rope: kernel launch failed: {}", cudaGetErrorString(err));
 #else

@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kThreads) qkv_norm_rope_kernel(QkvNormRopeArgs
   }
 #pragma unroll
   for (int offset = kWarp / 2; offset > 0; offset /= 2) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, offset);
-  const float inv_rms = rsqrtf(sum_sq / static_cast<float>(d) + a.eps);
+  const float inv_rms = rsqrtf(sum_sq / static_cast<float>(d) + (which == 0 ? a.q_eps : a.k_eps));
   const T* weight = static_cast<const T*>(which == 0 ? a.q_weight : a.k_weight);
   const float* cos_row = a.cos + row * d;
   const float* sin_row = a.sin + row * d;
@@ -125,6 +125,13 @@ cudaError_t launch_qkv_norm_rope(ElementType type, const QkvNormRopeArgs& args, 
       return launch_typed<__nv_bfloat16>(args, stream);
   }
   return cudaErrorInvalidValue;
+}
+
+bool qkv_norm_rope_runs_on_current_device() {
+  cudaFuncAttributes attributes{};
+  const bool ok = cudaFuncGetAttributes(&attributes, qkv_norm_rope_kernel<__nv_bfloat16, 2>) == cudaSuccess;
+  if (!ok) (void)cudaGetLastError();  // clear the error this query left
+  return ok;
 }
 
 }  // namespace pardit::kernels::detail

@@ -18,9 +18,13 @@ struct QkvNormRopeArgs {
   const float* sin;      // [out_seq, head_dim]
   void* out;             // [3, batch, out_seq, heads, head_dim], contiguous
   int64_t batch, seq, heads, head_dim, out_seq, row_offset;
-  float eps;
+  float q_eps, k_eps;
 };
 
 cudaError_t launch_qkv_norm_rope(ElementType type, const QkvNormRopeArgs& args, cudaStream_t stream);
+
+// Whether this build holds code the current device can run (its architecture was compiled, or
+// the embedded PTX can be compiled for it).
+bool qkv_norm_rope_runs_on_current_device();
 
 }  // namespace pardit::kernels::detail

@@ -89,7 +89,7 @@ std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
     for (const QkvRows& s : streams) {
-      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, cos, sin,
+      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, s.norm_k.eps, cos, sin,
                              out, offset);
       offset += s.qkv.size(1);
     }

@@ -16,10 +16,10 @@ namespace {
 
 // Reference for rows of one stream: [B, S, 3*H*D] -> q, k, v [B, S, H, D] in float64.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> reference(const at::Tensor& qkv, const at::Tensor& wq,
-                                                         const at::Tensor& wk, double eps,
+                                                         const at::Tensor& wk, double q_eps, double k_eps,
                                                          const model::RotaryTable& rope, int64_t head_dim) {
   at::Tensor t = qkv.cpu().to(at::kDouble).unflatten(-1, {3, -1, head_dim});
-  auto norm = [&](const at::Tensor& x, const at::Tensor& w) {
+  auto norm = [&](const at::Tensor& x, const at::Tensor& w, double eps) {
     return at::rms_norm(x, {head_dim}, w.cpu().to(at::kDouble), eps);
   };
   auto rotate = [&](const at::Tensor& x) {  // pairs (2i, 2i+1) by the angle in cos/sin[:, 2i]
@@ -28,7 +28,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> reference(const at::Tensor& qkv, 
     at::Tensor x0 = x.slice(-1, 0, head_dim, 2), x1 = x.slice(-1, 1, head_dim, 2);
     return at::stack({x0 * c - x1 * s, x1 * c + x0 * s}, -1).flatten(-2);
   };
-  return {rotate(norm(t.select(2, 0), wq)), rotate(norm(t.select(2, 1), wk)), t.select(2, 2)};
+  return {rotate(norm(t.select(2, 0), wq, q_eps)), rotate(norm(t.select(2, 1), wk, k_eps)), t.select(2, 2)};
 }
 
 double tolerance(at::ScalarType dtype) {
@@ -61,12 +61,12 @@ TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
   model::RotaryTable rope_gpu{rope.cos.cuda(), rope.sin.cuda(), rope.cis.cuda()};
 
   at::Tensor out = at::full({3, B, rows, H, head_dim}, std::nan(""), gpu);
-  qkv_norm_rope(txt, wq_t, wk_t, 1e-6, rope_gpu.cos, rope_gpu.sin, out, 0);
-  qkv_norm_rope(img, wq_i, wk_i, 1e-6, rope_gpu.cos, rope_gpu.sin, out, s_txt);
+  qkv_norm_rope(txt, wq_t, wk_t, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, out, 0);
+  qkv_norm_rope(img, wq_i, wk_i, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, out, s_txt);
   at::Tensor got = out.cpu().to(at::kDouble);
 
-  auto [tq, tk, tv] = reference(txt, wq_t, wk_t, 1e-6, rope.slice(0, s_txt), head_dim);
-  auto [iq, ik, iv] = reference(img, wq_i, wk_i, 1e-6, rope.slice(s_txt, s_img), head_dim);
+  auto [tq, tk, tv] = reference(txt, wq_t, wk_t, 1e-6, 1e-5, rope.slice(0, s_txt), head_dim);
+  auto [iq, ik, iv] = reference(img, wq_i, wk_i, 1e-6, 1e-5, rope.slice(s_txt, s_img), head_dim);
   const at::Tensor expected[3] = {at::cat({tq, iq}, 1), at::cat({tk, ik}, 1), at::cat({tv, iv}, 1)};
   for (int which = 0; which < 3; ++which) {
     at::Tensor err = (got[which] - expected[which]).abs() / expected[which].abs().clamp_min(1.0);
@@ -87,12 +87,15 @@ TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
   at::Tensor qkv = at::randn({1, 4, 3 * 2 * 8}, gpu), w = at::ones({8}, gpu);
   at::Tensor table = at::zeros({4, 8}, at::TensorOptions().device(at::kCUDA));
   at::Tensor out = at::empty({3, 1, 4, 2, 8}, gpu);
-  EXPECT_NO_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table, table, out, 0));
-  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table, table, out, 1), Error);                 // rows past the end
-  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, table.to(at::kBFloat16), table, out, 0), Error);  // bf16 table
-  EXPECT_THROW(qkv_norm_rope(qkv.cpu(), w, w, 1e-6, table, table, out, 0), Error);            // CPU input
+  EXPECT_NO_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table, table, out, 0));
+  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table, table, out, 1), Error);                 // rows past the end
+  EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table.to(at::kBFloat16), table, out, 0), Error);  // bf16 table
+  EXPECT_THROW(qkv_norm_rope(qkv.cpu(), w, w, 1e-6, 1e-6, table, table, out, 0), Error);            // CPU input
   EXPECT_TRUE(fused_kernels_for(qkv));
   EXPECT_FALSE(fused_kernels_for(qkv.cpu()));
+  EXPECT_TRUE(qkv_norm_rope_supports(qkv, 8));
+  EXPECT_FALSE(qkv_norm_rope_supports(qkv, 7));                                      // odd head size
+  EXPECT_FALSE(qkv_norm_rope_supports(qkv.view(-1).narrow(0, 1, 47).view({1, 1, 47}), 8));  // misaligned
 }
 
 }  // namespace

@@ -13,8 +13,9 @@ namespace pardit::kernels {
 // True when this build has the CUDA kernels, the tensor is on a GPU and they are not turned off.
 bool fused_kernels_for(const at::Tensor& t);
 
-// Whether qkv_norm_rope takes this projection output and head size (fused_kernels_for(qkv), a
-// float32/float16/bfloat16 dtype, an even head_dim of at most 256).
+// Whether qkv_norm_rope takes this projection output and head size: fused_kernels_for(qkv), a
+// float32/float16/bfloat16 dtype, an even head_dim of at most 256, data aligned for paired
+// loads, and kernel code for the tensor's GPU in this build.
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 
 // From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D),
@@ -22,7 +23,8 @@ bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
 // the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as
 // RotaryTable stores them). Same dtype for qkv, weights and out; D even and at most 256.
-void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double eps,
-                   const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out, int64_t row_offset);
+void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,
+                   double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
+                   int64_t row_offset);
 
 }  // namespace pardit::kernels
