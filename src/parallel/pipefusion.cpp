@@ -31,11 +31,7 @@ at::Tensor PipeFusionAttention::attend(const at::Tensor& q, const at::Tensor& k,
                                        const model::OverlapWork& overlap) {
   // Ulysses inside the stage: this rank's slice -> every row of the micro-batch, H/U heads.
   // Slices are contiguous and in rank order, so the gathered rows are row_begin_..row_end_.
-  const bool overlapped = overlap_communication();
-  if (!overlapped) model::OverlapWork::run(overlap.during_inputs);
-  PendingScatter scatter = start_ulysses_scatter(ulysses_, q, k, v);
-  if (overlapped) model::OverlapWork::run(overlap.during_inputs);
-  auto [qg, kg, vg] = scatter.wait();
+  auto [qg, kg, vg] = start_ulysses_scatter(ulysses_, q, k, v, overlap.during_inputs).wait();
   KV& buf = buffers_[{branch_, layer}];
   if (!buf.k.defined()) {
     buf.k = at::zeros({kg.size(0), total_rows_, kg.size(2), kg.size(3)}, kg.options());
@@ -44,10 +40,7 @@ at::Tensor PipeFusionAttention::attend(const at::Tensor& q, const at::Tensor& k,
   buf.k.narrow(1, row_begin_, row_end_ - row_begin_).copy_(kg);
   buf.v.narrow(1, row_begin_, row_end_ - row_begin_).copy_(vg);
   at::Tensor out = model::local_attention(qg, buf.k, buf.v);
-  if (!overlapped) model::OverlapWork::run(overlap.during_output);
-  PendingGather gather = start_ulysses_gather(ulysses_, out.contiguous());
-  if (overlapped) model::OverlapWork::run(overlap.during_output);
-  return gather.wait();
+  return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();
 }
 
 PipeFusionPredictor::PipeFusionPredictor(const PredictorSetup& s)

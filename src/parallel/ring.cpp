@@ -64,16 +64,9 @@ at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const a
 
 at::Tensor UspAttention::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int,
                                const model::OverlapWork& overlap) {
-  const bool overlapped = overlap_communication();
-  if (!overlapped) model::OverlapWork::run(overlap.during_inputs);
-  PendingScatter scatter = start_ulysses_scatter(ulysses_, q, k, v);
-  if (overlapped) model::OverlapWork::run(overlap.during_inputs);
-  auto [qh, kh, vh] = scatter.wait();
+  auto [qh, kh, vh] = start_ulysses_scatter(ulysses_, q, k, v, overlap.during_inputs).wait();
   at::Tensor out = ring_.size() == 1 ? model::local_attention(qh, kh, vh) : ring_attention(ring_, qh, kh, vh);
-  if (!overlapped) model::OverlapWork::run(overlap.during_output);
-  PendingGather gather = start_ulysses_gather(ulysses_, out.contiguous());
-  if (overlapped) model::OverlapWork::run(overlap.during_output);
-  return gather.wait();
+  return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();
 }
 
 }  // namespace pardit::parallel

@@ -92,6 +92,22 @@ at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& o
   return start_ulysses_gather(ulysses, out).wait();
 }
 
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                     const at::Tensor& v, const std::function<void()>& work) {
+  if (!overlap_communication()) model::OverlapWork::run(work);
+  PendingScatter pending = start_ulysses_scatter(ulysses, q, k, v);
+  if (overlap_communication()) model::OverlapWork::run(work);
+  return pending;
+}
+
+PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
+                                   const std::function<void()>& work) {
+  if (!overlap_communication()) model::OverlapWork::run(work);
+  PendingGather pending = start_ulysses_gather(ulysses, out);
+  if (overlap_communication()) model::OverlapWork::run(work);
+  return pending;
+}
+
 bool overlap_communication() {
   static const bool enabled = [] {
     const char* env = std::getenv("PARDIT_OVERLAP");

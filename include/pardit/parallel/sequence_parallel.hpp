@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <functional>
 
 #include "pardit/comm/communicator.hpp"
 #include "pardit/model/attention.hpp"
@@ -48,6 +49,13 @@ class PendingGather {
   at::Tensor result_;  // U == 1: the output itself
 };
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out);
+
+// The exchanges with `work` (a model::OverlapWork part) run while they are in flight, or before
+// they start when overlap_communication() is off.
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                     const at::Tensor& v, const std::function<void()>& work);
+PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
+                                   const std::function<void()>& work);
 
 // Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
