@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "pardit/common/error.hpp"
+#include "prompt_vetting.hpp"
 
 namespace pardit::app {
 namespace fs = std::filesystem;
@@ -59,9 +60,10 @@ JobPlan plan_job(const io::RunConfig& c, int world_size) {
     plan.text_tokens = plan.model.text_tokens;
   } else {
     plan.synthetic = false;
-    plan.prompts = io::read_prompt_file(
-        c.prompts, {plan.model.joint_attention_dim, plan.model.pooled_projection_dim, plan.latent_shape.channels,
-                    plan.latent_shape.height, plan.latent_shape.width});
+    const io::PromptFileShape expect{plan.model.joint_attention_dim, plan.model.pooled_projection_dim,
+                                     plan.latent_shape.channels, plan.latent_shape.height, plan.latent_shape.width};
+    vet_prompt_file(c.prompts, expect);  // a damaged file crashes a separate process, not the job
+    plan.prompts = io::read_prompt_file(c.prompts, expect);
     plan.num_prompts = plan.prompts.size();
     plan.text_tokens = plan.prompts.prompt_embeds.size(1);
     if (c.true_cfg_scale > 1.0)

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   pardit::app::add_topo_command(root, action);
   pardit::app::add_inspect_command(root, action);
   pardit::app::add_version_command(root, action);
+  pardit::app::add_vet_prompts_command(root, action);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

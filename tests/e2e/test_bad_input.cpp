@@ -106,6 +106,15 @@ TEST_F(BadInput, PromptsFileNotHdf5) {
   expect_refused(std::string(kSmall) + " --prompts " + shell_quote(in("text.h5").string()), {"text.h5"});
 }
 
+// Files that crash libhdf5 1.10 itself (fuzz/known/): read first in a checking process, so the
+// job is refused with exit 2 instead of dying on SIGSEGV.
+TEST_F(BadInput, PromptsFileThatCrashesTheHdf5Library) {
+  const fs::path known = fs::path(std::getenv("PARDIT_SOURCE_DIR")) / "fuzz" / "known";
+  for (const char* name : {"prompt_file-libhdf5-segv-H5G_node_sumup.h5", "prompt_file-libhdf5-crash-2.h5"})
+    expect_refused(std::string(kSmall) + " --prompts " + shell_quote((known / name).string()),
+                   {name, "is damaged", "HDF5 library", "checking process"});
+}
+
 TEST_F(BadInput, OutputDirectoryDoesNotExist) {
   expect_refused(kSmall, {"nonexistent-dir", "does not exist"}, "nonexistent-dir/out.h5");
 }

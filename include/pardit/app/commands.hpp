@@ -22,5 +22,6 @@ void add_run_command(CLI::App& root, Action& action);
 void add_topo_command(CLI::App& root, Action& action);
 void add_inspect_command(CLI::App& root, Action& action);
 void add_version_command(CLI::App& root, Action& action);
+void add_vet_prompts_command(CLI::App& root, Action& action);
 
 }  // namespace pardit::app
