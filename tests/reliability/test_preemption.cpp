@@ -317,6 +317,25 @@ TEST(Numerics, NanInInitialNoiseNamesPromptAndStep) {
   EXPECT_FALSE(fs::exists(s.dir / "out.h5"));
 }
 
+// `pardit vet-prompts` (what `run` runs in a checking process before reading a prompt file):
+// exit 0 and a summary for a usable file, exit 2 and the reader's message for a mismatched one.
+TEST(PromptFiles, VetPromptsSaysWhetherAFileIsUsable) {
+  Scratch s;
+  io::PromptSet set;
+  set.prompt_embeds = at::randn({2, 32, 64});
+  set.pooled_prompt_embeds = at::randn({2, 32});
+  const fs::path prompts = s.dir / "prompts.h5";
+  io::write_prompt_file(prompts, set);
+  const std::string vet = "exec " + quote(pardit_binary()) + " vet-prompts " + quote(prompts.string());
+  const fs::path ok_log = s.dir / "ok.log", bad_log = s.dir / "bad.log";
+  EXPECT_EQ(run(vet + " --joint-attention-dim 64 --pooled-projection-dim 32 --latent-height 8 --latent-width 8", ok_log),
+            0)
+      << slurp(ok_log);
+  EXPECT_NE(slurp(ok_log).find("2 prompt(s), 32 text tokens"), std::string::npos) << slurp(ok_log);
+  EXPECT_EQ(run(vet + " --joint-attention-dim 4096 --pooled-projection-dim 32", bad_log), 2) << slurp(bad_log);
+  EXPECT_NE(slurp(bad_log).find("4096"), std::string::npos) << slurp(bad_log);
+}
+
 // Out of memory (here the CPU allocator under `ulimit -v`; on a GPU c10::OutOfMemoryError) is
 // reported with the rank and what to change, exit 1.
 TEST(Numerics, OutOfMemoryNamesRankAndRemedies) {
