@@ -33,12 +33,12 @@ at::Tensor stacked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                      const at::Tensor& v) {
   PendingScatter p;
-  p.U_ = ulysses.size();
-  if (p.U_ == 1) {
+  const int64_t U = ulysses.size();
+  if (U == 1) {
     p.result_ = {q, k, v};
     return p;
   }
-  const int64_t U = p.U_, B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3);
+  const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3);
   // [3, B, S, U, H/U, D] -> [U, 3, B, S, H/U, D]: block j (dim 0) holds head group j for rank j.
   p.send_ = stacked(q, k, v).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
   p.recv_ = at::empty_like(p.send_);
@@ -51,8 +51,8 @@ std::array<at::Tensor, 3> PendingScatter::wait() {
   request_->wait();
   request_.reset();
   // recv block i: rank i's tokens of my head group -> [3, B, U*S, H/U, D], rank-major sequence.
-  const int64_t B = recv_.size(2), S = recv_.size(3), Hl = recv_.size(4), D = recv_.size(5);
-  at::Tensor qkv = recv_.permute({1, 2, 0, 3, 4, 5}).reshape({3, B, U_ * S, Hl, D});
+  const int64_t U = recv_.size(0), B = recv_.size(2), S = recv_.size(3), Hl = recv_.size(4), D = recv_.size(5);
+  at::Tensor qkv = recv_.permute({1, 2, 0, 3, 4, 5}).reshape({3, B, U * S, Hl, D});
   send_ = recv_ = at::Tensor();
   return {qkv[0], qkv[1], qkv[2]};
 }

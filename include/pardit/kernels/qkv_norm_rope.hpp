@@ -1,6 +1,6 @@
 // Custom CUDA kernels for the memory-bound work around attention (src/kernels/). Each one has a
-// LibTorch path that computes the same thing; the model uses the kernel when fused_kernels_for()
-// says so and tests/kernels checks the two agree. PARDIT_FUSED_KERNELS=0 turns the kernels off
+// LibTorch path that computes the same thing; the model uses the kernel when
+// qkv_norm_rope_supports() says so and tests/kernels checks the two agree. PARDIT_FUSED_KERNELS=0 turns the kernels off
 // (benchmarks measure before/after with it).
 #pragma once
 

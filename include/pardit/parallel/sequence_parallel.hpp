@@ -33,7 +33,6 @@ class PendingScatter {
   comm::RequestPtr request_;
   at::Tensor send_, recv_;
   std::array<at::Tensor, 3> result_;  // U == 1: q, k, v themselves
-  int64_t U_ = 1;
 };
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                      const at::Tensor& v);
