@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <memory>
 #include <thread>
 
 #include "job_guards.hpp"
@@ -32,6 +33,7 @@
 #include "pardit/runtime/signals.hpp"
 #include "pardit/runtime/topology.hpp"
 #include "peak_memory.hpp"
+#include "step_profiler.hpp"
 
 namespace pardit::app {
 namespace {
@@ -108,6 +110,8 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   check_on_all_ranks(session.world(), [&] {
     if (rank == 0 && !config.resume.empty()) previous = read_previous_run(config, plan.num_prompts, plan.latent_shape);
   });
+  std::unique_ptr<StepProfiler> profiler;  // PARDIT_PROFILE
+  check_on_all_ranks(session.world(), [&] { profiler = std::make_unique<StepProfiler>(rank, config.steps); });
   if (!config.resume.empty()) {
     previous.done.resize(static_cast<size_t>(plan.num_prompts));
     MPI_Bcast(previous.done.data(), static_cast<int>(previous.done.size()), MPI_UINT8_T, 0, session.world());
@@ -210,6 +214,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
                                                             : pipeline::initial_noise(config.seed + p, ls);
     auto on_step = [&](int64_t step, double seconds) {
       predictor.check_step();
+      profiler->step_finished(step);
       if (std::isnan(mine.time_to_first_step_seconds)) mine.time_to_first_step_seconds = seconds_since(job_start);
       ++done_steps;
       const double per_step = seconds_since(denoise_start) / static_cast<double>(done_steps);
