@@ -9,6 +9,8 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "comm_timer.hpp"
@@ -42,10 +44,24 @@ void check_device(const at::Tensor& t, int device, const char* op) {
   PARDIT_CHECK(t.is_contiguous(), "{}: tensor must be contiguous", op);
 }
 
-ncclConfig_t nonblocking_config() {
+ncclConfig_t nccl_config(bool blocking) {
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-  config.blocking = 0;
+  config.blocking = blocking ? 1 : 0;
   return config;
+}
+
+// The axis communicators are blocking unless PARDIT_NCCL_NONBLOCKING=1 ([Note: NCCL deadlines]).
+bool blocking_axis_communicators() {
+  static const bool blocking = [] {
+    const char* env = std::getenv("PARDIT_NCCL_NONBLOCKING");
+    return !(env && std::string(env) == "1");
+  }();
+  return blocking;
+}
+
+runtime::Clock::time_point deadline_from_now() {
+  return runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
+                                     std::chrono::duration<double>(runtime::comm_timeout_seconds()));
 }
 
 // Non-blocking communicators answer ncclInProgress until an initialisation / split / group has
@@ -153,7 +169,7 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::world(runtime::Topology topo
   runtime::wait_or_throw(&request, 1, "broadcast of the NCCL unique id");
 
   ncclComm_t comm = nullptr;
-  ncclConfig_t config = nonblocking_config();
+  ncclConfig_t config = nccl_config(/*blocking=*/false);
   NCCL_CHECK(ncclCommInitRankConfig(&comm, size, id, rank, &config));
   settle(comm, "ncclCommInitRankConfig (world)");
   MPI_Comm diag = MPI_COMM_NULL;
@@ -178,8 +194,10 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   MPI_CHECK(MPI_Comm_set_errhandler(diag, MPI_ERRORS_RETURN));
   MpiCommHandle diag_handle(diag);
   ncclComm_t comm = nullptr;
-  ncclConfig_t config = nonblocking_config();
+  ncclConfig_t config = nccl_config(blocking_axis_communicators());
+  mark_host_call("ncclCommSplit", sequence_);  // a blocking split waits for the group's members
   NCCL_CHECK(ncclCommSplit(comm_.get(), color, key, &comm, &config));
+  clear_host_call();
   settle(comm_.get(), fmt::format("ncclCommSplit ({})", name));
   settle(comm, fmt::format("ncclCommSplit ({})", name));
   int count = 0;
@@ -210,6 +228,27 @@ std::optional<std::string> NcclCommunicator::poll() {
     return fmt::format("{}: NCCL error on {} group ({}): {} ({})", error_identity(), name_, members(),
                        ncclGetErrorString(state), ncclGetLastError(comm_.get()));
   const auto now = runtime::Clock::now();
+  auto stalled = [&](const std::string& op, int64_t sequence, const char* what) {
+    // See [Note: stall diagnosis]: the members whose watchdog timed out on the same operation answer.
+    const runtime::StallDiagnosis d = runtime::diagnose_stall(diag_.get(), sequence);
+    std::vector<std::string> silent;
+    for (int r : d.silent) {
+      const int w = world_rank_of(r);
+      silent.push_back(fmt::format("rank {} (world rank {} on {})", r, w, runtime::node_name_of_world_rank(w)));
+    }
+    std::vector<std::string> elsewhere;
+    for (auto [r, op_number] : d.elsewhere) elsewhere.push_back(fmt::format("rank {} at operation #{}", r, op_number));
+    std::string suspects = silent.empty() ? std::string("every member's watchdog answered")
+                                          : fmt::format("no answer from {}: stalled or dead", fmt::join(silent, ", "));
+    if (!elsewhere.empty()) suspects += fmt::format("; {} (this rank at #{})", fmt::join(elsewhere, ", "), sequence);
+    return fmt::format("{}: {} on {} group ({}) {} within {} s (PARDIT_COMM_TIMEOUT_S); {}", error_identity(), op,
+                       name_, members(), what, runtime::comm_timeout_seconds(), suspects);
+  };
+  const int64_t host_deadline = host_call_deadline_.load();
+  if (host_deadline != 0 && now.time_since_epoch().count() > host_deadline) {
+    const int64_t sequence = host_call_sequence_.load();
+    return stalled(fmt::format("{} #{}", host_call_op_.load(), sequence), sequence, "did not return to the host");
+  }
   while (!pending_.empty()) {
     const Pending& p = pending_.front();
     const cudaError_t q = cudaEventQuery(p.done->get());
@@ -220,23 +259,7 @@ std::optional<std::string> NcclCommunicator::poll() {
     if (q != cudaErrorNotReady)
       return fmt::format("{}: {} on {} group ({}): CUDA error {}", error_identity(), p.op, name_, members(),
                          cudaGetErrorString(q));
-    if (now > p.deadline) {
-      // See [Note: stall diagnosis]: the members whose watchdog timed out on the same operation answer.
-      const runtime::StallDiagnosis d = runtime::diagnose_stall(diag_.get(), p.sequence);
-      std::vector<std::string> silent;
-      for (int r : d.silent) {
-        const int w = world_rank_of(r);
-        silent.push_back(fmt::format("rank {} (world rank {} on {})", r, w, runtime::node_name_of_world_rank(w)));
-      }
-      std::vector<std::string> elsewhere;
-      for (auto [r, op_number] : d.elsewhere)
-        elsewhere.push_back(fmt::format("rank {} at operation #{}", r, op_number));
-      std::string suspects = silent.empty() ? std::string("every member's watchdog answered")
-                                            : fmt::format("no answer from {}: stalled or dead", fmt::join(silent, ", "));
-      if (!elsewhere.empty()) suspects += fmt::format("; {} (this rank at #{})", fmt::join(elsewhere, ", "), p.sequence);
-      return fmt::format("{}: {} on {} group ({}) did not complete within {} s (PARDIT_COMM_TIMEOUT_S); {}",
-                         error_identity(), p.op, name_, members(), runtime::comm_timeout_seconds(), suspects);
-    }
+    if (now > p.deadline) return stalled(p.op, p.sequence, "did not complete");
     break;  // operations complete in order on the stream
   }
   return std::nullopt;
@@ -249,10 +272,18 @@ void NcclCommunicator::begin(const char* op, std::initializer_list<const at::Ten
   CUDA_CHECK(cudaEventRecord(ready_.get(), compute));
   CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), ready_.get(), 0));
   ++sequence_;
+  mark_host_call(op, sequence_);
+}
+
+void NcclCommunicator::mark_host_call(const char* op, int64_t sequence) {
+  host_call_op_ = op;
+  host_call_sequence_ = sequence;
+  host_call_deadline_ = deadline_from_now().time_since_epoch().count();
 }
 
 std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initializer_list<const at::Tensor*> tensors,
                                                  bool order_compute_now) {
+  clear_host_call();
   // Non-blocking communicators may still be launching the group.
   settle(comm_.get(), fmt::format("{} #{} on {} group", op, sequence_, name_));
   auto done = std::make_shared<CudaEvent>();
@@ -264,12 +295,8 @@ std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initialize
     const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
     CUDA_CHECK(cudaStreamWaitEvent(compute, done->get(), 0));
   }
-  const double timeout = runtime::comm_timeout_seconds();
   std::lock_guard<std::mutex> lock(mutex_);
-  pending_.push_back(Pending{done,
-                             runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
-                                                         std::chrono::duration<double>(timeout)),
-                             fmt::format("{} #{}", op, sequence_), sequence_});
+  pending_.push_back(Pending{done, deadline_from_now(), fmt::format("{} #{}", op, sequence_), sequence_});
   return done;
 }
 

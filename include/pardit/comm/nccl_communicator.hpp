@@ -17,8 +17,15 @@
 // diagnosis] in runtime/deadline.hpp: members whose watchdog does not answer are named), calls
 // ncclCommAbort (which releases any thread blocked on the stream) and then abort_job with a
 // CommError naming the operation, the group, the suspects and their hosts, so every rank leaves.
-// Communicators are created non-blocking (ncclConfig_t::blocking = 0) and initialisation / splits are
-// polled against the same deadline.
+// The world communicator is created non-blocking (ncclConfig_t::blocking = 0): its initialisation
+// is polled against the same deadline. The axis communicators split from it, which carry the
+// data, are blocking: a non-blocking communicator launches every group from a new host thread and
+// must be polled until it settles, which cost ~0.5 ms of host time per Ulysses all-to-all on H200s
+// and left the GPUs waiting for the host (PARDIT_NCCL_NONBLOCKING=1 restores it, for measuring).
+// A blocking call can wait for a peer (the first send/recv between two ranks connects them), so
+// every NCCL host call is bounded too: begin() marks it in progress with a deadline, end() clears
+// it, and the watchdog treats a call past its deadline as a stall (diagnosis, then abort_job, whose
+// MPI_Abort ends the blocked thread with the rest of the job).
 #pragma once
 
 #ifdef PARDIT_HAVE_CUDA
@@ -102,6 +109,14 @@ class NcclCommunicator final : public Communicator {
     std::string op;
     int64_t sequence = 0;
   };
+
+  // The NCCL host call in progress (op, sequence, deadline as Clock ticks; 0: none), read by the
+  // watchdog without the mutex (the caller does not hold it while blocked in NCCL).
+  void mark_host_call(const char* op, int64_t sequence);
+  void clear_host_call() { host_call_deadline_ = 0; }
+  std::atomic<int64_t> host_call_deadline_{0};
+  std::atomic<int64_t> host_call_sequence_{0};
+  std::atomic<const char*> host_call_op_{""};
 
   // See [Note: comm-stream ordering].
   void begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
