@@ -1,7 +1,10 @@
 #include "pardit/comm/communicator.hpp"
 
+#include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "pardit/common/error.hpp"
 
@@ -28,6 +31,24 @@ void Communicator::check_all_to_all(const at::Tensor& in, const at::Tensor& out)
                describe_group());
 }
 
+void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send,
+                                           const std::vector<at::Tensor>& recv) const {
+  PARDIT_CHECK(!send.empty() && send.size() == recv.size() && send.size() % static_cast<size_t>(size()) == 0,
+               "all_to_all on {}: {} send and {} receive pieces; both must be the same positive multiple of the "
+               "group size {}",
+               describe_group(), send.size(), recv.size(), size());
+  for (size_t i = 0; i < send.size(); ++i) {
+    PARDIT_CHECK(send[i].numel() == recv[i].numel() && send[i].scalar_type() == recv[i].scalar_type(),
+                 "all_to_all on {}: piece {} sends {} {} elements but receives {} {}", describe_group(), i,
+                 send[i].numel(), c10::toString(send[i].scalar_type()), recv[i].numel(),
+                 c10::toString(recv[i].scalar_type()));
+    PARDIT_CHECK(send[i].is_contiguous() && recv[i].is_contiguous() && send[i].device() == send[0].device() &&
+                     recv[i].device() == send[0].device(),
+                 "all_to_all on {}: piece {} must be contiguous and on {}", describe_group(), i,
+                 send[0].device().str());
+  }
+}
+
 void Communicator::check_all_gather(const at::Tensor& in, const at::Tensor& out) const {
   PARDIT_CHECK(in.dim() >= 1 && out.dim() == in.dim(), "all_gather on {}: input and output need the same rank >= 1",
                describe_group());
@@ -49,6 +70,32 @@ class CompletedRequest final : public Request {
 
 RequestPtr Communicator::start_all_to_all(const at::Tensor& in, at::Tensor& out) {
   all_to_all(in, out);
+  return std::make_unique<CompletedRequest>();
+}
+
+RequestPtr Communicator::start_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) {
+  check_all_to_all_pieces(send, recv);
+  // Packed into one [size, n] buffer: every rank's block must hold the same number of elements.
+  const size_t per_peer = send.size() / static_cast<size_t>(size());
+  std::vector<int64_t> block(static_cast<size_t>(size()), 0);
+  std::vector<at::Tensor> flat;
+  flat.reserve(send.size());
+  for (size_t i = 0; i < send.size(); ++i) {
+    block[i / per_peer] += send[i].numel();
+    flat.push_back(send[i].reshape({-1}));
+  }
+  PARDIT_CHECK(std::all_of(block.begin(), block.end(), [&](int64_t n) { return n == block[0]; }),
+               "all_to_all on {}: the pieces for each rank must add up to the same number of elements ({})",
+               describe_group(), fmt::join(block, ", "));
+  const at::Tensor in = at::cat(flat).view({size(), -1});
+  at::Tensor out = at::empty_like(in);
+  all_to_all(in, out);
+  const at::Tensor received = out.view({-1});
+  int64_t offset = 0;
+  for (const at::Tensor& t : recv) {  // views: copying into them fills the caller's buffers
+    t.view({-1}).copy_(received.narrow(0, offset, t.numel()));
+    offset += t.numel();
+  }
   return std::make_unique<CompletedRequest>();
 }
 

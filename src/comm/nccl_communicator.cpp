@@ -281,7 +281,7 @@ void NcclCommunicator::mark_host_call(const char* op, int64_t sequence) {
   host_call_deadline_ = deadline_from_now().time_since_epoch().count();
 }
 
-std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, std::initializer_list<const at::Tensor*> tensors,
+std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, const std::vector<const at::Tensor*>& tensors,
                                                  bool order_compute_now) {
   clear_host_call();
   // Non-blocking communicators may still be launching the group.
@@ -317,6 +317,27 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
   NCCL_CHECK(ncclGroupEnd());
   stats_.bytes_sent += static_cast<int64_t>(block_nbytes) * (size() - 1);
   return end("all_to_all", {&in, &out}, order_compute_now);
+}
+
+RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) {
+  detail::CommTimer timer(stats_);
+  check_all_to_all_pieces(send, recv);
+  for (const at::Tensor& t : send) check_device(t, device_, "all_to_all");
+  for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all");
+  begin("all_to_all", {});
+  const size_t per_peer = send.size() / static_cast<size_t>(size());
+  NCCL_CHECK(ncclGroupStart());
+  for (size_t i = 0; i < send.size(); ++i) {
+    const int peer = static_cast<int>(i / per_peer);
+    NCCL_CHECK(ncclSend(send[i].const_data_ptr(), send[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+    NCCL_CHECK(ncclRecv(recv[i].data_ptr(), recv[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+    if (peer != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
+  }
+  NCCL_CHECK(ncclGroupEnd());
+  std::vector<const at::Tensor*> used;
+  for (const at::Tensor& t : send) used.push_back(&t);
+  for (const at::Tensor& t : recv) used.push_back(&t);
+  return std::make_unique<NcclRequest>(end("all_to_all", used, false), device_);
 }
 
 void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) { enqueue_all_to_all(in, out, true); }

@@ -21,7 +21,9 @@
 
 namespace pardit::kernels {
 namespace {
+#ifdef PARDIT_HAVE_CUDA_KERNELS
 std::string shape(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+#endif
 
 // Paired loads and stores need each tensor's data aligned to two elements.
 bool pair_aligned(const at::Tensor& t) {
@@ -72,9 +74,13 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
                    double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
                    int64_t row_offset) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
-  PARDIT_CHECK(out.dim() == 5 && out.size(0) == 3 && out.is_contiguous(),
-               "qkv_norm_rope: out must be a contiguous [3, B, S_out, H, D] tensor, got {}", shape(out));
-  const int64_t B = out.size(1), S_out = out.size(2), H = out.size(3), D = out.size(4);
+  const bool grouped = out.dim() == 6;
+  PARDIT_CHECK((out.dim() == 5 && out.size(0) == 3) || (grouped && out.size(1) == 3 && out.size(0) >= 1),
+               "qkv_norm_rope: out must be a [3, B, S_out, H, D] or [G, 3, B, S_out, H/G, D] tensor, got {}",
+               shape(out));
+  PARDIT_CHECK(out.is_contiguous(), "qkv_norm_rope: out must be contiguous");
+  const at::Tensor o = grouped ? out : out.unsqueeze(0);  // [G, 3, B, S_out, H/G, D]
+  const int64_t G = o.size(0), B = o.size(2), S_out = o.size(3), H = G * o.size(4), D = o.size(5);
   PARDIT_CHECK(qkv.dim() == 3 && qkv.size(0) == B && qkv.size(2) == 3 * H * D && qkv.is_contiguous(),
                "qkv_norm_rope: qkv must be a contiguous [{}, S, {}] tensor, got {}", B, 3 * H * D, shape(qkv));
   const int64_t S = qkv.size(1);
@@ -105,7 +111,7 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   }
   const detail::QkvNormRopeArgs args{qkv.data_ptr(), q_weight.data_ptr(), k_weight.data_ptr(),
                                      cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
-                                     B, S, H, D, S_out, row_offset, static_cast<float>(q_eps),
+                                     B, S, H, D, S_out, row_offset, G, static_cast<float>(q_eps),
                                      static_cast<float>(k_eps)};
   const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));
   PARDIT_CHECK(err == cudaSuccess, "qkv_norm_rope: kernel launch failed: {}", cudaGetErrorString(err));

@@ -1,7 +1,8 @@
 // Fused q/k/v preparation for attention: RMSNorm of q and k per head, the rotary embedding of
 // q and k, and the scatter of q, k and v from the projection's [B, S, 3, H, D] output into one
-// [3, B, S_out, H, D] buffer at a row offset (the text and image streams of a double block write
-// into the same buffer: no concatenation). One warp per (token, q|k|v, head); float arithmetic.
+// [G, 3, B, S_out, H/G, D] buffer at a row offset (the text and image streams of a double block
+// write into the same buffer: no concatenation; head group g is Ulysses rank g's message). One
+// warp per (token, q|k|v, head); float arithmetic.
 // No LibTorch headers here: the ATen-facing checks live in qkv_norm_rope.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -58,7 +59,9 @@ __global__ void __launch_bounds__(kThreads) qkv_norm_rope_kernel(QkvNormRopeArgs
   const int64_t d = a.head_dim, pairs = a.head_dim / 2;
 
   const T* in = static_cast<const T*>(a.qkv) + item * d;
-  T* out = static_cast<T*>(a.out) + (((which * a.batch + b) * a.out_seq + row) * a.heads + h) * d;
+  const int64_t group_heads = a.heads / a.groups, g = h / group_heads, hl = h % group_heads;
+  T* out = static_cast<T*>(a.out) +
+           ((((g * 3 + which) * a.batch + b) * a.out_seq + row) * group_heads + hl) * d;
 
   float2 x[kPairs];
   float sum_sq = 0.f;
@@ -97,6 +100,7 @@ __global__ void __launch_bounds__(kThreads) qkv_norm_rope_kernel(QkvNormRopeArgs
 template <typename T>
 cudaError_t launch_typed(const QkvNormRopeArgs& a, cudaStream_t stream) {
   const int64_t items = a.batch * a.seq * 3 * a.heads;
+  if (a.groups < 1 || a.heads % a.groups != 0) return cudaErrorInvalidValue;
   const int64_t blocks = (items * kWarp + kThreads - 1) / kThreads;
   if (blocks == 0) return cudaSuccess;
   if (blocks > 0x7fffffff) return cudaErrorInvalidValue;

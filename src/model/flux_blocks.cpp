@@ -77,15 +77,16 @@ struct QkvRows {
   const RMSNorm& norm_k;
 };
 
-// q, k, v [B, S, H, D] of the streams' rows in order, normalised and rotated by `rope`.
-std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows> streams, int64_t head_dim,
-                                                   const RotaryTable& rope) {
+// q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in
+// `groups` groups when the fused kernel writes them (the LibTorch path gives one group).
+AttentionInputs prepare_attention_inputs(std::initializer_list<QkvRows> streams, int64_t head_dim,
+                                         const RotaryTable& rope, int64_t groups) {
   const at::Tensor& first = streams.begin()->qkv;
-  if (kernels::qkv_norm_rope_supports(first, head_dim)) {
+  const int64_t heads = first.size(2) / (3 * head_dim);
+  if (kernels::qkv_norm_rope_supports(first, head_dim) && heads % groups == 0) {
     int64_t rows = 0;
     for (const QkvRows& s : streams) rows += s.qkv.size(1);
-    const int64_t heads = first.size(2) / (3 * head_dim);
-    at::Tensor out = at::empty({3, first.size(0), rows, heads, head_dim}, first.options());
+    at::Tensor out = at::empty({groups, 3, first.size(0), rows, heads / groups, head_dim}, first.options());
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
     for (const QkvRows& s : streams) {
@@ -93,7 +94,7 @@ std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows
                              out, offset);
       offset += s.qkv.size(1);
     }
-    return {out[0], out[1], out[2]};
+    return {out};
   }
   std::vector<at::Tensor> q, k, v;
   for (const QkvRows& s : streams) {
@@ -103,7 +104,7 @@ std::array<at::Tensor, 3> prepare_attention_inputs(std::initializer_list<QkvRows
     v.push_back(sv);
   }
   auto rows = [](const std::vector<at::Tensor>& parts) { return parts.size() == 1 ? parts[0] : at::cat(parts, 1); };
-  return {apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v)};
+  return AttentionInputs::stack(apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v));
 }
 }  // namespace
 
@@ -112,17 +113,17 @@ void FluxAttention::fuse() {
   if (joint) fuse_linears({&add_q_proj, &add_k_proj, &add_v_proj}, add_qkv_weight, add_qkv_bias);
 }
 
-std::array<at::Tensor, 3> FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope) const {
+AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope, int64_t groups) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{at::linear(x, qkv_weight, qkv_bias), norm_q, norm_k}}, head_dim, rope);
+  return prepare_attention_inputs({{at::linear(x, qkv_weight, qkv_bias), norm_q, norm_k}}, head_dim, rope, groups);
 }
 
-std::array<at::Tensor, 3> FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
-                                                                const RotaryTable& rope) const {
+AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
+                                                      const RotaryTable& rope, int64_t groups) const {
   PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
   return prepare_attention_inputs({{at::linear(txt, add_qkv_weight, add_qkv_bias), norm_added_q, norm_added_k},
                                    {at::linear(img, qkv_weight, qkv_bias), norm_q, norm_k}},
-                                  head_dim, rope);
+                                  head_dim, rope, groups);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)
@@ -140,8 +141,8 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  auto [q, k, v] = attn.joint_attention_inputs(txt_n, img_n, rope);  // [B, S_txt + S_img, H, D]
-  at::Tensor o = attention.attend(q, k, v, layer).flatten(2).to(q.scalar_type());  // [B, S, H*D]
+  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups());
+  at::Tensor o = attention.attend(qkv, layer).flatten(2).to(img.scalar_type());  // [B, S_txt + S_img, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
 
@@ -170,7 +171,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
-  auto [q, k, v] = attn.attention_inputs(xn, rope);
+  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups());
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
   // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
   // attention, so its two GEMMs run while a sequence-parallel strategy exchanges q/k/v and then
@@ -180,7 +181,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   OverlapWork mlp_branch;
   mlp_branch.during_inputs = [&] { mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias); };  // [B, S, 4*dim]
   mlp_branch.during_output = [&] { y = at::linear(mlp, proj_out.weight.narrow(1, dim, mlp.size(-1)), proj_out.bias); };
-  at::Tensor o = attention.attend(q, k, v, layer, mlp_branch).flatten(2).to(q.scalar_type());  // [B, S, dim]
+  at::Tensor o = attention.attend(qkv, layer, mlp_branch).flatten(2).to(x.scalar_type());  // [B, S, dim]
   y = at::addmm(y.view({-1, dim}), o.reshape({-1, dim}), proj_out.weight.narrow(1, 0, dim).t()).view(y.sizes());
   at::Tensor out = gated_residual(x, m[2], y);
   return clip_fp16(out);

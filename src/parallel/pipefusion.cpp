@@ -27,11 +27,10 @@ void PipeFusionAttention::set_micro_batch(int branch, int64_t row_begin, int64_t
   total_rows_ = total_rows;
 }
 
-at::Tensor PipeFusionAttention::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
-                                       const model::OverlapWork& overlap) {
+at::Tensor PipeFusionAttention::attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) {
   // Ulysses inside the stage: this rank's slice -> every row of the micro-batch, H/U heads.
   // Slices are contiguous and in rank order, so the gathered rows are row_begin_..row_end_.
-  auto [qg, kg, vg] = start_ulysses_scatter(ulysses_, q, k, v, overlap.during_inputs).wait();
+  auto [qg, kg, vg] = start_ulysses_scatter(ulysses_, in, overlap.during_inputs).wait();
   KV& buf = buffers_[{branch_, layer}];
   if (!buf.k.defined()) {
     buf.k = at::zeros({kg.size(0), total_rows_, kg.size(2), kg.size(3)}, kg.options());

@@ -20,8 +20,8 @@ class PipeFusionAttention final : public model::AttentionStrategy {
   // attend() calls cover; `total_rows` sizes the buffers.
   void set_micro_batch(int branch, int64_t row_begin, int64_t row_end, int64_t total_rows);
   using AttentionStrategy::attend;
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
-                    const model::OverlapWork& overlap) override;
+  int64_t head_groups() const override { return ulysses_.size(); }
+  at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:
   struct KV {

@@ -1,5 +1,6 @@
 // Ulysses sequence parallelism: trade the sequence shard for a head shard with one all-to-all,
-// attend over the whole sequence locally, trade back.
+// attend over the whole sequence locally, trade back. The exchanges move pieces (see
+// Communicator::start_all_to_all): nothing is packed before or unpacked after the q/k/v exchange.
 #include <ATen/ATen.h>
 
 #include <cstdlib>
@@ -10,39 +11,37 @@
 namespace pardit::parallel {
 namespace {
 
-// q, k, v as one [3, B, S, H, D] tensor: a view when they are consecutive blocks of one buffer
-// (as the fused q/k/v kernel of src/kernels writes them), otherwise a copy.
-at::Tensor stacked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  const int64_t bytes = q.numel() * q.element_size();
-  auto next = [&](const at::Tensor& a, const at::Tensor& b) {
-    return a.is_contiguous() && b.is_contiguous() && a.sizes() == b.sizes() && a.dtype() == b.dtype() &&
-           a.storage().is_alias_of(b.storage()) &&
-           static_cast<const char*>(b.const_data_ptr()) == static_cast<const char*>(a.const_data_ptr()) + bytes;
-  };
-  if (!next(q, k) || !next(k, v)) return at::stack({q, k, v});
-  std::vector<int64_t> sizes{3}, strides{q.numel()};
-  for (int64_t d = 0; d < q.dim(); ++d) {
-    sizes.push_back(q.size(d));
-    strides.push_back(q.stride(d));
-  }
-  return q.as_strided(sizes, strides, q.storage_offset());
+// The inputs as [U, 3, B, S, H/U, D]: head group u's q, k and v for rank u. The model's kernel
+// writes them so (AttentionInputs with U groups): then this is the buffer itself.
+at::Tensor grouped_for(const model::AttentionInputs& in, int64_t U) {
+  if (in.groups() == U) return in.qkv.contiguous();
+  const at::Tensor qkv = in.groups() == 1 ? in.qkv[0] : at::stack({in.q(), in.k(), in.v()});  // [3, B, S, H, D]
+  const int64_t B = qkv.size(1), S = qkv.size(2), H = qkv.size(3), D = qkv.size(4);
+  return qkv.reshape({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
 }
 
 }  // namespace
 
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
-                                     const at::Tensor& v) {
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
   PendingScatter p;
   const int64_t U = ulysses.size();
   if (U == 1) {
-    p.result_ = {q, k, v};
+    p.result_ = {in.q(), in.k(), in.v()};
     return p;
   }
-  const int64_t B = q.size(0), S = q.size(1), H = q.size(2), D = q.size(3);
-  // [3, B, S, U, H/U, D] -> [U, 3, B, S, H/U, D]: block j (dim 0) holds head group j for rank j.
-  p.send_ = stacked(q, k, v).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
-  p.recv_ = at::empty_like(p.send_);
-  p.request_ = ulysses.start_all_to_all(p.send_, p.recv_);
+  p.send_ = grouped_for(in, U);
+  const int64_t B = p.send_.size(2), S = p.send_.size(3), Hl = p.send_.size(4), D = p.send_.size(5);
+  // Rank u's q, k, v rows land straight in rows [u*S, (u+1)*S) of the attention inputs: one
+  // piece per (rank, q|k|v, batch entry), nothing to unpack afterwards.
+  p.recv_ = at::empty({3, B, U * S, Hl, D}, p.send_.options());
+  std::vector<at::Tensor> send, recv;
+  for (int64_t u = 0; u < U; ++u)
+    for (int64_t w = 0; w < 3; ++w)
+      for (int64_t b = 0; b < B; ++b) {
+        send.push_back(p.send_[u][w][b]);
+        recv.push_back(p.recv_[w][b].narrow(0, u * S, S));
+      }
+  p.request_ = ulysses.start_all_to_all(send, recv);
   return p;
 }
 
@@ -50,9 +49,7 @@ std::array<at::Tensor, 3> PendingScatter::wait() {
   if (!request_) return result_;
   request_->wait();
   request_.reset();
-  // recv block i: rank i's tokens of my head group -> [3, B, U*S, H/U, D], rank-major sequence.
-  const int64_t U = recv_.size(0), B = recv_.size(2), S = recv_.size(3), Hl = recv_.size(4), D = recv_.size(5);
-  at::Tensor qkv = recv_.permute({1, 2, 0, 3, 4, 5}).reshape({3, B, U * S, Hl, D});
+  const at::Tensor qkv = recv_;  // [3, B, U*S, H/U, D], rank-major sequence
   send_ = recv_ = at::Tensor();
   return {qkv[0], qkv[1], qkv[2]};
 }
@@ -64,11 +61,16 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
     p.result_ = out;
     return p;
   }
-  const int64_t B = out.size(0), S = out.size(1) / U, Hl = out.size(2), D = out.size(3);
-  // [B, U*S, H/U, D] -> [U, B, S, H/U, D]: block j holds rank j's tokens.
-  p.send_ = out.reshape({B, U, S, Hl, D}).permute({1, 0, 2, 3, 4}).contiguous();
-  p.recv_ = at::empty_like(p.send_);
-  p.request_ = ulysses.start_all_to_all(p.send_, p.recv_);
+  p.send_ = out.contiguous();  // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry
+  const int64_t B = p.send_.size(0), S = p.send_.size(1) / U, Hl = p.send_.size(2), D = p.send_.size(3);
+  p.recv_ = at::empty({U, B, S, Hl, D}, p.send_.options());  // block u: head group u of my tokens
+  std::vector<at::Tensor> send, recv;
+  for (int64_t u = 0; u < U; ++u)
+    for (int64_t b = 0; b < B; ++b) {
+      send.push_back(p.send_[b].narrow(0, u * S, S));
+      recv.push_back(p.recv_[u][b]);
+    }
+  p.request_ = ulysses.start_all_to_all(send, recv);
   return p;
 }
 
@@ -76,7 +78,7 @@ at::Tensor PendingGather::wait() {
   if (!request_) return result_;
   request_->wait();
   request_.reset();
-  // recv block i: head group i of my tokens -> [B, S, U*H/U, D]
+  // [U, B, S, H/U, D] -> [B, S, U*H/U, D]
   const int64_t U = recv_.size(0), B = recv_.size(1), S = recv_.size(2), Hl = recv_.size(3), D = recv_.size(4);
   at::Tensor out = recv_.permute({1, 2, 0, 3, 4}).reshape({B, S, U * Hl, D});
   send_ = recv_ = at::Tensor();
@@ -85,17 +87,17 @@ at::Tensor PendingGather::wait() {
 
 std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                                 const at::Tensor& v) {
-  return start_ulysses_scatter(ulysses, q, k, v).wait();
+  return start_ulysses_scatter(ulysses, model::AttentionInputs::stack(q, k, v)).wait();
 }
 
 at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& out) {
   return start_ulysses_gather(ulysses, out).wait();
 }
 
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
-                                     const at::Tensor& v, const std::function<void()>& work) {
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in,
+                                     const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
-  PendingScatter pending = start_ulysses_scatter(ulysses, q, k, v);
+  PendingScatter pending = start_ulysses_scatter(ulysses, in);
   if (overlap_communication()) model::OverlapWork::run(work);
   return pending;
 }

@@ -29,6 +29,39 @@ const std::vector<at::ScalarType> kDtypes = {at::kFloat, at::kDouble, at::kBFloa
 
 }  // namespace
 
+// all_to_all of pieces: each rank's block split into pieces of unequal sizes, received into
+// strided places of a larger buffer, as Ulysses does; misuse is refused before communicating.
+TEST(MpiCollectives, AllToAllPiecesIntoViews) {
+  auto& c = world();
+  const int n = c.size();
+  // To rank p: pieces of 2 and 5 elements (values encode sender, receiver, piece, index).
+  auto value = [](int from, int to, int piece, int64_t i) { return from * 1000 + to * 100 + piece * 10 + i; };
+  std::vector<at::Tensor> send, recv;
+  at::Tensor buffer = at::full({2, n * 8}, -1.0);  // row j: piece j from each rank, with a gap of 1
+  for (int p = 0; p < n; ++p) {
+    for (int piece = 0; piece < 2; ++piece) {
+      const int64_t len = piece == 0 ? 2 : 5;
+      at::Tensor t = at::empty({len});
+      for (int64_t i = 0; i < len; ++i) t[i] = value(c.rank(), p, piece, i);
+      send.push_back(t);
+      recv.push_back(buffer[piece].narrow(0, p * 8 + 1, len));
+    }
+  }
+  c.start_all_to_all(send, recv)->wait();
+  for (int p = 0; p < n; ++p)
+    for (int piece = 0; piece < 2; ++piece) {
+      const int64_t len = piece == 0 ? 2 : 5;
+      for (int64_t i = 0; i < len; ++i)
+        EXPECT_EQ(buffer[piece][p * 8 + 1 + i].item<double>(), value(p, c.rank(), piece, i));
+      EXPECT_EQ(buffer[piece][p * 8].item<double>(), -1.0) << "gap overwritten";
+    }
+  std::vector<at::Tensor> short_recv(recv.begin(), recv.end() - 1);
+  EXPECT_THROW(c.start_all_to_all(send, short_recv), pardit::Error);  // counts differ
+  std::vector<at::Tensor> wrong = recv;
+  wrong[0] = at::empty({3});
+  EXPECT_THROW(c.start_all_to_all(send, wrong), pardit::Error);  // piece sizes differ
+}
+
 TEST(MpiCollectives, AllToAllOddShapes) {
   auto& c = world();
   const int n = c.size();

@@ -81,6 +81,34 @@ INSTANTIATE_TEST_SUITE_P(DtypesAndHeadSizes, QkvNormRope,
                          ::testing::Combine(::testing::Values(at::kBFloat16, at::kHalf, at::kFloat),
                                             ::testing::Values<int64_t>(16, 64, 128, 256)));
 
+// Heads in G groups ([G, 3, B, S, H/G, D], Ulysses' send layout): the same values as the
+// ungrouped [3, B, S, H, D] output, re-arranged.
+TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const int64_t B = 2, H = 6, D = 64, s_txt = 3, s_img = 11, rows = s_txt + s_img;
+  at::manual_seed(11);
+  auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor txt = at::randn({B, s_txt, 3 * H * D}, gpu), img = at::randn({B, s_img, 3 * H * D}, gpu);
+  at::Tensor wq = (1 + 0.2 * at::randn({D})).to(gpu), wk = (1 + 0.2 * at::randn({D})).to(gpu);
+  at::Tensor ids = at::zeros({rows, 3});
+  ids.slice(0, s_txt).select(1, 2).copy_(at::arange(s_img));
+  model::RotaryTable rope = model::rotary_table(ids, {16, 24, 24}, 10000.0);
+  at::Tensor cos = rope.cos.cuda(), sin = rope.sin.cuda();
+  at::Tensor flat = at::empty({3, B, rows, H, D}, gpu);
+  qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, flat, 0);
+  qkv_norm_rope(img, wq, wk, 1e-6, 1e-6, cos, sin, flat, s_txt);
+  for (int64_t G : {1, 2, 3, 6}) {
+    at::Tensor grouped = at::full({G, 3, B, rows, H / G, D}, std::nan(""), gpu);
+    qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, grouped, 0);
+    qkv_norm_rope(img, wq, wk, 1e-6, 1e-6, cos, sin, grouped, s_txt);
+    // [G, 3, B, S, H/G, D] -> [3, B, S, G, H/G, D] -> [3, B, S, H, D]
+    at::Tensor back = grouped.permute({1, 2, 3, 0, 4, 5}).reshape({3, B, rows, H, D});
+    EXPECT_TRUE(at::equal(back.cpu(), flat.cpu())) << "G = " << G;
+  }
+  at::Tensor bad = at::empty({4, 3, B, rows, 1, D}, gpu);  // 4 groups of 1 head: 4 heads, not 6
+  EXPECT_THROW(qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, bad, 0), Error);
+}
+
 TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);

@@ -146,4 +146,35 @@ TEST(Ulysses, StackedViewsAndSeparateTensorsExchangeAlike) {
   EXPECT_TRUE(at::equal(swapped[1], from_copies[2]));
 }
 
+// Inputs grouped as the model's kernel writes them for Ulysses ([U, 3, B, S, H/U, D]: head group
+// u for rank u, sent without packing) exchange like the same values as separate tensors, and
+// AttentionInputs gives back q, k and v of any grouping.
+TEST(Ulysses, GroupedInputsExchangeLikeSeparateTensors) {
+  auto world = comm::MpiCommunicator::world();
+  const int64_t U = world->size(), B = 2, S = 3, H = 2 * U, D = 4;
+  at::manual_seed(200 + world->rank());
+  at::Tensor q = at::randn({B, S, H, D}), k = at::randn({B, S, H, D}), v = at::randn({B, S, H, D});
+  // [3, B, S, H, D] -> [3, B, S, U, H/U, D] -> [U, 3, B, S, H/U, D]
+  at::Tensor grouped = at::stack({q, k, v}).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
+  const model::AttentionInputs in{grouped};
+  EXPECT_EQ(in.groups(), U);
+  EXPECT_TRUE(at::equal(in.q(), q) && at::equal(in.k(), k) && at::equal(in.v(), v));
+  auto from_grouped = parallel::start_ulysses_scatter(*world, in).wait();
+  auto from_separate = parallel::ulysses_scatter_heads(*world, q, k, v);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(from_grouped[i].sizes(), (std::vector<int64_t>{B, U * S, H / U, D}));
+    EXPECT_TRUE(at::equal(from_grouped[i], from_separate[i])) << "block " << i;
+  }
+  // Rows of rank r's tokens in head group `rank`: what rank r holds in those heads.
+  for (int r = 0; r < U; ++r) {
+    at::manual_seed(200 + r);
+    at::Tensor rq = at::randn({B, S, H, D});
+    EXPECT_TRUE(at::equal(from_grouped[0].narrow(1, r * S, S), rq.narrow(2, world->rank() * (H / U), H / U)))
+        << "rows from rank " << r;
+  }
+  // And back: the gather returns this rank's tokens with all heads.
+  at::Tensor back = parallel::ulysses_gather_heads(*world, from_grouped[0].contiguous());
+  EXPECT_TRUE(at::equal(back, q));
+}
+
 }  // namespace

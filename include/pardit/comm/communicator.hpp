@@ -59,6 +59,13 @@ class Communicator {
   // orders later work after it (as Request says). Both tensors must stay untouched until then.
   // Backends without asynchronous collectives (MPI here) complete it before returning.
   virtual RequestPtr start_all_to_all(const at::Tensor& in, at::Tensor& out);
+  // all_to_all over lists of pieces, so that neither side packs or unpacks: send and recv each
+  // hold size()*K contiguous tensors (K >= 1), pieces [p*K, (p+1)*K) go to / come from rank p in
+  // order, and send[i] and recv[i] have the same dtype and element count on every rank (equal
+  // splits). The pieces may be views anywhere in larger buffers (Ulysses: the head group of q, k
+  // and v for rank p, received straight into the rows of p's tokens). Started as start_all_to_all.
+  // The base implementation packs, calls all_to_all and unpacks; NCCL sends the pieces themselves.
+  virtual RequestPtr start_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv);
   // in: [n, ...]; out: [size*n, ...], block j from rank j. Collective.
   virtual void all_gather(const at::Tensor& in, at::Tensor& out) = 0;
   // In place. Collective.
@@ -87,6 +94,7 @@ class Communicator {
 
   // Shared argument checks (element counts, dtypes, layout); throw pardit::Error on misuse.
   void check_all_to_all(const at::Tensor& in, const at::Tensor& out) const;
+  void check_all_to_all_pieces(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) const;
   void check_all_gather(const at::Tensor& in, const at::Tensor& out) const;
   void check_peer(int peer, const char* op) const;
   std::string describe_group() const;  // "ring group [0,1,2,3]"

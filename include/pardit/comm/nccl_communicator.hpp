@@ -83,6 +83,7 @@ class NcclCommunicator final : public Communicator {
 
   void all_to_all(const at::Tensor& in, at::Tensor& out) override;
   RequestPtr start_all_to_all(const at::Tensor& in, at::Tensor& out) override;
+  RequestPtr start_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) override;
   void all_gather(const at::Tensor& in, at::Tensor& out) override;
   void all_reduce(at::Tensor& tensor, ReduceOp op = ReduceOp::sum) override;
   void broadcast(at::Tensor& tensor, int root) override;
@@ -120,7 +121,7 @@ class NcclCommunicator final : public Communicator {
 
   // See [Note: comm-stream ordering].
   void begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
-  std::shared_ptr<CudaEvent> end(const char* op, std::initializer_list<const at::Tensor*> tensors,
+  std::shared_ptr<CudaEvent> end(const char* op, const std::vector<const at::Tensor*>& tensors,
                                  bool order_compute_now);
   std::shared_ptr<CudaEvent> enqueue_all_to_all(const at::Tensor& in, at::Tensor& out, bool order_compute_now);
   std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]

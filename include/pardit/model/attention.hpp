@@ -23,17 +23,41 @@ struct OverlapWork {
   }
 };
 
+// q, k and v of one attention call in one buffer, qkv [G, 3, B, S, H/G, D]: the heads in G
+// groups of H/G, and for each group its q, k and v, each contiguous. G is what the strategy asks
+// for (AttentionStrategy::head_groups): Ulysses takes group g to rank g, so the model's q/k/v
+// kernel writes each rank's message in place and nothing is packed before the all-to-all.
+struct AttentionInputs {
+  at::Tensor qkv;
+
+  int64_t groups() const { return qkv.size(0); }
+  int64_t heads() const { return qkv.size(0) * qkv.size(4); }
+  // [B, S, H, D]: views into qkv when G == 1, copies otherwise.
+  at::Tensor q() const { return part(0); }
+  at::Tensor k() const { return part(1); }
+  at::Tensor v() const { return part(2); }
+  // G = 1 from separate [B, S, H, D] tensors: a view when they are consecutive blocks of one
+  // buffer (q, then k, then v), otherwise a copy.
+  static AttentionInputs stack(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+ private:
+  at::Tensor part(int which) const;
+};
+
 class AttentionStrategy {
  public:
   virtual ~AttentionStrategy() = default;
-  // q, k, v: [B, S_local, H, D], RoPE applied. Returns [B, S_local, H, D].
+  // The head grouping G that attend() takes without re-arranging its inputs (1 unless overridden).
+  virtual int64_t head_groups() const { return 1; }
+  // q, k, v of [B, S_local, H, D] each, RoPE applied, in any grouping. Returns [B, S_local, H, D].
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it
   // for the same layers in the same order.
-  virtual at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
-                            const OverlapWork& overlap) = 0;
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer) {
-    return attend(q, k, v, layer, OverlapWork{});
+  virtual at::Tensor attend(const AttentionInputs& in, int layer, const OverlapWork& overlap) = 0;
+  at::Tensor attend(const AttentionInputs& in, int layer) { return attend(in, layer, OverlapWork{}); }
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
+                    const OverlapWork& overlap = {}) {
+    return attend(AttentionInputs::stack(q, k, v), layer, overlap);
   }
 };
 
@@ -44,10 +68,9 @@ at::Tensor local_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 class LocalAttention final : public AttentionStrategy {
  public:
   using AttentionStrategy::attend;
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int,
-                    const OverlapWork& overlap) override {
+  at::Tensor attend(const AttentionInputs& in, int, const OverlapWork& overlap) override {
     OverlapWork::run(overlap.during_inputs);
-    at::Tensor out = local_attention(q, k, v);
+    at::Tensor out = local_attention(in.q(), in.k(), in.v());
     OverlapWork::run(overlap.during_output);
     return out;
   }

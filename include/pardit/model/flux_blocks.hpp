@@ -35,11 +35,12 @@ struct FluxAttention {
   void fuse();
   // Attention inputs q, k, v [B, S, H, D] (RMSNorm on q/k, RoPE of `rope`'s rows applied) of
   // x: [B, S, dim] (image stream / single block), or of a double block's text rows `txt` followed
-  // by its image rows `img`. One fused CUDA kernel writes them into one [3, B, S, H, D] buffer when
-  // src/kernels applies; otherwise the LibTorch path (split, rms_norm, cat, rotary).
-  std::array<at::Tensor, 3> attention_inputs(const at::Tensor& x, const RotaryTable& rope) const;
-  std::array<at::Tensor, 3> joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
-                                                   const RotaryTable& rope) const;
+  // by its image rows `img`. One fused CUDA kernel writes them into one buffer, heads in `groups`
+  // groups (the strategy's head_groups()), when src/kernels applies; otherwise the LibTorch path
+  // (split, rms_norm, cat, rotary) gives one group.
+  AttentionInputs attention_inputs(const at::Tensor& x, const RotaryTable& rope, int64_t groups = 1) const;
+  AttentionInputs joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img, const RotaryTable& rope,
+                                         int64_t groups = 1) const;
 };
 
 struct FluxTransformerBlock {  // double stream: image and text keep separate weights

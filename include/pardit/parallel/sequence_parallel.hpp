@@ -15,7 +15,8 @@ namespace pardit::parallel {
 
 // Ulysses exchange of one attention call. q/k/v: [B, S_local, H, D] ->
 // [B, U*S_local, H/U, D] each (the group's sequences concatenated in rank order), in ONE
-// all-to-all for q, k and v together. Collective over `ulysses`.
+// all-to-all for q, k and v together. Collective over `ulysses`. Inputs grouped in U head groups
+// (model::AttentionInputs, as UspAttention::head_groups() asks) are sent without a copy.
 std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                                 const at::Tensor& v);
 // The inverse for the attention output: [B, U*S_local, H/U, D] -> [B, S_local, H, D].
@@ -28,14 +29,12 @@ class PendingScatter {
   std::array<at::Tensor, 3> wait();
 
  private:
-  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const at::Tensor&, const at::Tensor&,
-                                              const at::Tensor&);
+  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const model::AttentionInputs&);
   comm::RequestPtr request_;
   at::Tensor send_, recv_;
   std::array<at::Tensor, 3> result_;  // U == 1: q, k, v themselves
 };
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
-                                     const at::Tensor& v);
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in);
 
 class PendingGather {
  public:
@@ -51,8 +50,8 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
 
 // The exchanges with `work` (a model::OverlapWork part) run while they are in flight, or before
 // they start when overlap_communication() is off.
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
-                                     const at::Tensor& v, const std::function<void()>& work);
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in,
+                                     const std::function<void()>& work);
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
                                    const std::function<void()>& work);
 
@@ -73,8 +72,8 @@ class UspAttention final : public model::AttentionStrategy {
  public:
   UspAttention(comm::Communicator& ulysses, comm::Communicator& ring) : ulysses_(ulysses), ring_(ring) {}
   using AttentionStrategy::attend;
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int layer,
-                    const model::OverlapWork& overlap) override;
+  int64_t head_groups() const override { return ulysses_.size(); }
+  at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:
   comm::Communicator& ulysses_;
