@@ -3,7 +3,9 @@
 // Communicator::start_all_to_all): nothing is packed before or unpacked after the q/k/v exchange.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "pardit/parallel/sequence_parallel.hpp"
@@ -94,11 +96,40 @@ at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& o
   return start_ulysses_gather(ulysses, out).wait();
 }
 
+namespace {
+
+// Runs `work` while an exchange is in flight. Its matrix products leave sm_carveout() of the
+// GPU's multiprocessors free: a cuBLAS kernel that takes them all holds the NCCL kernel, queued
+// at the same moment on the communication stream, until it ends (seen on H200: no overlap).
+void run_beside_communication(const std::function<void()>& work, bool on_gpu) {
+  if (!work) return;
+  if (!on_gpu || sm_carveout() == 0) return work();
+  at::Context& ctx = at::globalContext();
+  const std::optional<int32_t> before = ctx._SMCarveout_EXPERIMENTAL();
+  {
+    // LibTorch warns that the setting is experimental: said once in docs/performance.md instead.
+    struct Quiet final : c10::WarningHandler {
+      void process(const c10::Warning&) override {}
+    } quiet;
+    const c10::WarningUtils::WarningHandlerGuard guard(&quiet);
+    ctx._setSMCarveout_EXPERIMENTAL(sm_carveout());
+  }
+  try {
+    work();
+  } catch (...) {
+    ctx._setSMCarveout_EXPERIMENTAL(before);
+    throw;
+  }
+  ctx._setSMCarveout_EXPERIMENTAL(before);
+}
+
+}  // namespace
+
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in,
                                      const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingScatter pending = start_ulysses_scatter(ulysses, in);
-  if (overlap_communication()) model::OverlapWork::run(work);
+  if (overlap_communication()) run_beside_communication(work, in.qkv.is_cuda());
   return pending;
 }
 
@@ -106,8 +137,16 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
                                    const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingGather pending = start_ulysses_gather(ulysses, out);
-  if (overlap_communication()) model::OverlapWork::run(work);
+  if (overlap_communication()) run_beside_communication(work, out.is_cuda());
   return pending;
+}
+
+int sm_carveout() {
+  static const int carveout = [] {
+    const char* env = std::getenv("PARDIT_SM_CARVEOUT");
+    return env ? std::max(0, std::atoi(env)) : 16;
+  }();
+  return carveout;
 }
 
 bool overlap_communication() {

@@ -58,6 +58,9 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
 // Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
 bool overlap_communication();
+// Multiprocessors that the overlapped work's matrix products leave to the communication kernels
+// (PARDIT_SM_CARVEOUT, default 16; 0: none).
+int sm_carveout();
 
 // Attention output and per-row log-sum-exp of the scores: out [B, S, H, D], lse [B, H, S] float32.
 std::pair<at::Tensor, at::Tensor> attention_with_lse(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
