@@ -29,4 +29,13 @@ AttentionInputs AttentionInputs::stack(const at::Tensor& q, const at::Tensor& k,
   return {q.as_strided(sizes, strides, q.storage_offset())};
 }
 
+AttentionInputs AttentionInputs::regrouped(int64_t groups) const {
+  if (groups == this->groups()) return *this;
+  const int64_t H = heads();
+  PARDIT_CHECK(groups >= 1 && H % groups == 0, "cannot split {} heads into {} groups", H, groups);
+  const at::Tensor all = this->groups() == 1 ? qkv[0] : at::stack({q(), k(), v()});  // [3, B, S, H, D]
+  const int64_t B = all.size(1), S = all.size(2), D = all.size(4);
+  return {all.reshape({3, B, S, groups, H / groups, D}).permute({3, 0, 1, 2, 4, 5}).contiguous()};
+}
+
 }  // namespace pardit::model

@@ -104,7 +104,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<QkvRows> streams,
     v.push_back(sv);
   }
   auto rows = [](const std::vector<at::Tensor>& parts) { return parts.size() == 1 ? parts[0] : at::cat(parts, 1); };
-  return AttentionInputs::stack(apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v));
+  return AttentionInputs::stack(apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v)).regrouped(groups);
 }
 }  // namespace
 
@@ -141,7 +141,7 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups());
+  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups(attn.heads));
   at::Tensor o = attention.attend(qkv, layer).flatten(2).to(img.scalar_type());  // [B, S_txt + S_img, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
@@ -171,7 +171,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
-  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups());
+  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups(attn.heads));
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
   // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
   // attention, so its two GEMMs run while a sequence-parallel strategy exchanges q/k/v and then

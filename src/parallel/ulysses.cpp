@@ -15,12 +15,7 @@ namespace {
 
 // The inputs as [U, 3, B, S, H/U, D]: head group u's q, k and v for rank u. The model's kernel
 // writes them so (AttentionInputs with U groups): then this is the buffer itself.
-at::Tensor grouped_for(const model::AttentionInputs& in, int64_t U) {
-  if (in.groups() == U) return in.qkv.contiguous();
-  const at::Tensor qkv = in.groups() == 1 ? in.qkv[0] : at::stack({in.q(), in.k(), in.v()});  // [3, B, S, H, D]
-  const int64_t B = qkv.size(1), S = qkv.size(2), H = qkv.size(3), D = qkv.size(4);
-  return qkv.reshape({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
-}
+at::Tensor grouped_for(const model::AttentionInputs& in, int64_t U) { return in.regrouped(U).qkv.contiguous(); }
 
 }  // namespace
 
@@ -139,6 +134,74 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
   PendingGather pending = start_ulysses_gather(ulysses, out);
   if (overlap_communication()) run_beside_communication(work, out.is_cuda());
   return pending;
+}
+
+int64_t ulysses_chunks() {
+  static const int64_t chunks = [] {
+    const char* env = std::getenv("PARDIT_ULYSSES_CHUNKS");
+    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t{2};
+  }();
+  return chunks;
+}
+
+int64_t ulysses_head_groups(int64_t ulysses_size, int64_t heads) {
+  if (ulysses_size == 1 || !overlap_communication()) return ulysses_size;
+  int64_t chunks = std::min(ulysses_chunks(), heads / ulysses_size);
+  while (chunks > 1 && (heads / ulysses_size) % chunks != 0) --chunks;  // chunks of whole heads
+  return ulysses_size * std::max<int64_t>(chunks, 1);
+}
+
+at::Tensor ulysses_attention(comm::Communicator& ulysses, const model::AttentionInputs& in,
+                             const model::OverlapWork& overlap) {
+  const int64_t U = ulysses.size(), G = in.groups();
+  if (U == 1 || G <= U || G % U != 0 || !overlap_communication()) {
+    auto [q, k, v] = start_ulysses_scatter(ulysses, in, overlap.during_inputs).wait();
+    return start_ulysses_gather(ulysses, model::local_attention(q, k, v).contiguous(), overlap.during_output).wait();
+  }
+  // in.qkv: [U*C, 3, B, S, Hc, D], group u*C + c = chunk c of rank u's heads (Hc = H/(U*C)).
+  const int64_t C = G / U;
+  const at::Tensor& qkv = in.qkv;
+  const int64_t B = qkv.size(2), S = qkv.size(3), Hc = qkv.size(4), D = qkv.size(5);
+  // Every chunk's q/k/v exchange is queued at once (the communication stream runs them in
+  // order); chunk c's attention waits only for chunk c, so later chunks travel meanwhile.
+  std::vector<at::Tensor> inputs;  // per chunk [3, B, U*S, Hc, D]
+  std::vector<comm::RequestPtr> scatters;
+  for (int64_t c = 0; c < C; ++c) {
+    inputs.push_back(at::empty({3, B, U * S, Hc, D}, qkv.options()));
+    std::vector<at::Tensor> send, recv;
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t w = 0; w < 3; ++w)
+        for (int64_t b = 0; b < B; ++b) {
+          send.push_back(qkv[u * C + c][w][b]);
+          recv.push_back(inputs.back()[w][b].narrow(0, u * S, S));
+        }
+    scatters.push_back(ulysses.start_all_to_all(send, recv));
+  }
+  run_beside_communication(overlap.during_inputs, qkv.is_cuda());
+  // Each chunk's output goes back as soon as it is computed, beside the next chunk's attention.
+  std::vector<at::Tensor> outputs, landed;  // per chunk [B, U*S, Hc, D] sent, [U, B, S, Hc, D] received
+  std::vector<comm::RequestPtr> gathers;
+  for (int64_t c = 0; c < C; ++c) {
+    scatters[c]->wait();
+    const at::Tensor& x = inputs[c];
+    outputs.push_back(model::local_attention(x[0], x[1], x[2]).contiguous());
+    landed.push_back(at::empty({U, B, S, Hc, D}, qkv.options()));
+    std::vector<at::Tensor> send, recv;
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t b = 0; b < B; ++b) {
+        send.push_back(outputs[c][b].narrow(0, u * S, S));
+        recv.push_back(landed[c][u][b]);
+      }
+    gathers.push_back(ulysses.start_all_to_all(send, recv));
+  }
+  run_beside_communication(overlap.during_output, qkv.is_cuda());
+  at::Tensor gathered = at::empty({U, B, S, C, Hc, D}, qkv.options());  // [u][b][s][c]: rank u's heads
+  for (int64_t c = 0; c < C; ++c) {
+    gathers[c]->wait();
+    gathered.select(3, c).copy_(landed[c]);
+  }
+  // [U, B, S, C, Hc, D] -> [B, S, U*C*Hc, D]: head u*(C*Hc) + c*Hc + h, as the model numbers them.
+  return gathered.permute({1, 2, 0, 3, 4, 5}).reshape({B, S, U * C * Hc, D});
 }
 
 int sm_carveout() {

@@ -177,4 +177,31 @@ TEST(Ulysses, GroupedInputsExchangeLikeSeparateTensors) {
   EXPECT_TRUE(at::equal(back, q));
 }
 
+// Ulysses attention pipelined over head chunks (inputs in U*C head groups) gives this rank's rows
+// of attention over the whole sequence, for every chunking, and runs each overlap part once.
+TEST(Ulysses, PipelinedHeadChunksEqualAttentionOverTheWholeSequence) {
+  auto world = comm::MpiCommunicator::world();
+  const int64_t U = world->size(), B = 1, S = 5, H = 4 * U, D = 8, r = world->rank();
+  at::manual_seed(300);  // the same full sequence on every rank
+  at::Tensor q = at::randn({B, U * S, H, D}), k = at::randn({B, U * S, H, D}), v = at::randn({B, U * S, H, D});
+  const at::Tensor expected = model::local_attention(q, k, v).narrow(1, r * S, S);
+  for (int64_t chunks : {1, 2, 4}) {
+    const model::AttentionInputs mine =
+        model::AttentionInputs::stack(q.narrow(1, r * S, S).contiguous(), k.narrow(1, r * S, S).contiguous(),
+                                      v.narrow(1, r * S, S).contiguous())
+            .regrouped(U * chunks);
+    int inputs_ran = 0, output_ran = 0;
+    model::OverlapWork work{[&] { ++inputs_ran; }, [&] { ++output_ran; }};
+    const at::Tensor got = parallel::ulysses_attention(*world, mine, work);
+    EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-6)) << chunks << " chunk(s)";
+    EXPECT_EQ(inputs_ran, 1);
+    EXPECT_EQ(output_ran, 1);
+  }
+  EXPECT_EQ(parallel::ulysses_head_groups(1, 24), 1);
+  EXPECT_EQ(parallel::ulysses_head_groups(2, 24), 4);  // 2 chunks of the 12 heads per rank
+  EXPECT_EQ(parallel::ulysses_head_groups(8, 32), 16);
+  EXPECT_EQ(parallel::ulysses_head_groups(8, 24), 8);  // 3 heads per rank: 2 chunks would split one
+  EXPECT_EQ(parallel::ulysses_head_groups(4, 4), 4);  // one head per rank: no chunks
+}
+
 }  // namespace

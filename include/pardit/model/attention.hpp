@@ -39,6 +39,8 @@ struct AttentionInputs {
   // G = 1 from separate [B, S, H, D] tensors: a view when they are consecutive blocks of one
   // buffer (q, then k, then v), otherwise a copy.
   static AttentionInputs stack(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+  // The same values in `groups` head groups (itself when it has them already, else a copy).
+  AttentionInputs regrouped(int64_t groups) const;
 
  private:
   at::Tensor part(int which) const;
@@ -47,8 +49,9 @@ struct AttentionInputs {
 class AttentionStrategy {
  public:
   virtual ~AttentionStrategy() = default;
-  // The head grouping G that attend() takes without re-arranging its inputs (1 unless overridden).
-  virtual int64_t head_groups() const { return 1; }
+  // The head grouping G (a divisor of `heads`) that attend() takes without re-arranging its
+  // inputs (1 unless overridden).
+  virtual int64_t head_groups(int64_t /*heads*/) const { return 1; }
   // q, k, v of [B, S_local, H, D] each, RoPE applied, in any grouping. Returns [B, S_local, H, D].
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it
