@@ -74,13 +74,9 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
                    double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
                    int64_t row_offset) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
-  const bool grouped = out.dim() == 6;
-  PARDIT_CHECK((out.dim() == 5 && out.size(0) == 3) || (grouped && out.size(1) == 3 && out.size(0) >= 1),
-               "qkv_norm_rope: out must be a [3, B, S_out, H, D] or [G, 3, B, S_out, H/G, D] tensor, got {}",
-               shape(out));
-  PARDIT_CHECK(out.is_contiguous(), "qkv_norm_rope: out must be contiguous");
-  const at::Tensor o = grouped ? out : out.unsqueeze(0);  // [G, 3, B, S_out, H/G, D]
-  const int64_t G = o.size(0), B = o.size(2), S_out = o.size(3), H = G * o.size(4), D = o.size(5);
+  PARDIT_CHECK(out.dim() == 6 && out.size(3) == 3 && out.is_contiguous(),
+               "qkv_norm_rope: out must be a contiguous [G, B, S_out, 3, H/G, D] tensor, got {}", shape(out));
+  const int64_t G = out.size(0), B = out.size(1), S_out = out.size(2), H = G * out.size(4), D = out.size(5);
   PARDIT_CHECK(qkv.dim() == 3 && qkv.size(0) == B && qkv.size(2) == 3 * H * D && qkv.is_contiguous(),
                "qkv_norm_rope: qkv must be a contiguous [{}, S, {}] tensor, got {}", B, 3 * H * D, shape(qkv));
   const int64_t S = qkv.size(1);

@@ -1,8 +1,8 @@
 // Fused q/k/v preparation for attention: RMSNorm of q and k per head, the rotary embedding of
 // q and k, and the scatter of q, k and v from the projection's [B, S, 3, H, D] output into one
-// [G, 3, B, S_out, H/G, D] buffer at a row offset (the text and image streams of a double block
-// write into the same buffer: no concatenation; head group g is Ulysses rank g's message). One
-// warp per (token, q|k|v, head); float arithmetic.
+// [G, B, S_out, 3, H/G, D] buffer at a row offset (the text and image streams of a double block
+// write into the same buffer: no concatenation; head group g is Ulysses rank g's message, one
+// contiguous block). One warp per (token, q|k|v, head); float arithmetic.
 // No LibTorch headers here: the ATen-facing checks live in qkv_norm_rope.cpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kThreads) qkv_norm_rope_kernel(QkvNormRopeArgs
   const T* in = static_cast<const T*>(a.qkv) + item * d;
   const int64_t group_heads = a.heads / a.groups, g = h / group_heads, hl = h % group_heads;
   T* out = static_cast<T*>(a.out) +
-           ((((g * 3 + which) * a.batch + b) * a.out_seq + row) * group_heads + hl) * d;
+           ((((g * a.batch + b) * a.out_seq + row) * 3 + which) * group_heads + hl) * d;
 
   float2 x[kPairs];
   float sum_sq = 0.f;

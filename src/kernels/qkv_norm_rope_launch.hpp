@@ -16,7 +16,7 @@ struct QkvNormRopeArgs {
   const void* k_weight;  // [head_dim]
   const float* cos;      // [out_seq, head_dim], each angle twice (pair layout)
   const float* sin;      // [out_seq, head_dim]
-  void* out;             // [groups, 3, batch, out_seq, heads / groups, head_dim], contiguous
+  void* out;             // [groups, batch, out_seq, 3, heads / groups, head_dim], contiguous
   int64_t batch, seq, heads, head_dim, out_seq, row_offset, groups;
   float q_eps, k_eps;
 };

@@ -86,7 +86,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<QkvRows> streams,
   if (kernels::qkv_norm_rope_supports(first, head_dim) && heads % groups == 0) {
     int64_t rows = 0;
     for (const QkvRows& s : streams) rows += s.qkv.size(1);
-    at::Tensor out = at::empty({groups, 3, first.size(0), rows, heads / groups, head_dim}, first.options());
+    at::Tensor out = at::empty({groups, first.size(0), rows, 3, heads / groups, head_dim}, first.options());
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
     for (const QkvRows& s : streams) {
@@ -141,7 +141,7 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups(attn.heads));
+  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups());
   at::Tensor o = attention.attend(qkv, layer).flatten(2).to(img.scalar_type());  // [B, S_txt + S_img, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
@@ -171,7 +171,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Te
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
-  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups(attn.heads));
+  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups());
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
   // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
   // attention, so its two GEMMs run while a sequence-parallel strategy exchanges q/k/v and then

@@ -20,7 +20,7 @@ class PipeFusionAttention final : public model::AttentionStrategy {
   // attend() calls cover; `total_rows` sizes the buffers.
   void set_micro_batch(int branch, int64_t row_begin, int64_t row_end, int64_t total_rows);
   using AttentionStrategy::attend;
-  int64_t head_groups(int64_t) const override { return ulysses_.size(); }
+  int64_t head_groups() const override { return ulysses_.size(); }
   at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:

@@ -63,7 +63,6 @@ at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const a
 }
 
 at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const model::OverlapWork& overlap) {
-  if (ring_.size() == 1) return ulysses_attention(ulysses_, in, overlap);
   auto [qh, kh, vh] = start_ulysses_scatter(ulysses_, in, overlap.during_inputs).wait();
   at::Tensor out = ring_.size() == 1 ? model::local_attention(qh, kh, vh) : ring_attention(ring_, qh, kh, vh);
   return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();

@@ -11,13 +11,6 @@
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
-namespace {
-
-// The inputs as [U, 3, B, S, H/U, D]: head group u's q, k and v for rank u. The model's kernel
-// writes them so (AttentionInputs with U groups): then this is the buffer itself.
-at::Tensor grouped_for(const model::AttentionInputs& in, int64_t U) { return in.regrouped(U).qkv.contiguous(); }
-
-}  // namespace
 
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
   PendingScatter p;
@@ -26,18 +19,19 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
     p.result_ = {in.q(), in.k(), in.v()};
     return p;
   }
-  p.send_ = grouped_for(in, U);
-  const int64_t B = p.send_.size(2), S = p.send_.size(3), Hl = p.send_.size(4), D = p.send_.size(5);
-  // Rank u's q, k, v rows land straight in rows [u*S, (u+1)*S) of the attention inputs: one
-  // piece per (rank, q|k|v, batch entry), nothing to unpack afterwards.
-  p.recv_ = at::empty({3, B, U * S, Hl, D}, p.send_.options());
+  // [U, B, S, 3, H/U, D]: rank u's message is block u (the model's kernel writes it so when the
+  // strategy asked for U head groups; otherwise one copy here).
+  p.send_ = in.regrouped(U).qkv.contiguous();
+  const int64_t B = p.send_.size(1), S = p.send_.size(2), Hl = p.send_.size(4), D = p.send_.size(5);
+  // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
+  // side by side per token: one piece per rank (and batch entry), nothing to unpack.
+  p.recv_ = at::empty({B, U * S, 3, Hl, D}, p.send_.options());
   std::vector<at::Tensor> send, recv;
   for (int64_t u = 0; u < U; ++u)
-    for (int64_t w = 0; w < 3; ++w)
-      for (int64_t b = 0; b < B; ++b) {
-        send.push_back(p.send_[u][w][b]);
-        recv.push_back(p.recv_[w][b].narrow(0, u * S, S));
-      }
+    for (int64_t b = 0; b < B; ++b) {
+      send.push_back(p.send_[u][b]);
+      recv.push_back(p.recv_[b].narrow(0, u * S, S));
+    }
   p.request_ = ulysses.start_all_to_all(send, recv);
   return p;
 }
@@ -46,9 +40,9 @@ std::array<at::Tensor, 3> PendingScatter::wait() {
   if (!request_) return result_;
   request_->wait();
   request_.reset();
-  const at::Tensor qkv = recv_;  // [3, B, U*S, H/U, D], rank-major sequence
+  const at::Tensor qkv = recv_;  // [B, U*S, 3, H/U, D], rank-major sequence
   send_ = recv_ = at::Tensor();
-  return {qkv[0], qkv[1], qkv[2]};
+  return {qkv.select(2, 0), qkv.select(2, 1), qkv.select(2, 2)};
 }
 
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out) {
@@ -134,74 +128,6 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
   PendingGather pending = start_ulysses_gather(ulysses, out);
   if (overlap_communication()) run_beside_communication(work, out.is_cuda());
   return pending;
-}
-
-int64_t ulysses_chunks() {
-  static const int64_t chunks = [] {
-    const char* env = std::getenv("PARDIT_ULYSSES_CHUNKS");
-    return env ? std::max<int64_t>(1, std::atoll(env)) : int64_t{2};
-  }();
-  return chunks;
-}
-
-int64_t ulysses_head_groups(int64_t ulysses_size, int64_t heads) {
-  if (ulysses_size == 1 || !overlap_communication()) return ulysses_size;
-  int64_t chunks = std::min(ulysses_chunks(), heads / ulysses_size);
-  while (chunks > 1 && (heads / ulysses_size) % chunks != 0) --chunks;  // chunks of whole heads
-  return ulysses_size * std::max<int64_t>(chunks, 1);
-}
-
-at::Tensor ulysses_attention(comm::Communicator& ulysses, const model::AttentionInputs& in,
-                             const model::OverlapWork& overlap) {
-  const int64_t U = ulysses.size(), G = in.groups();
-  if (U == 1 || G <= U || G % U != 0 || !overlap_communication()) {
-    auto [q, k, v] = start_ulysses_scatter(ulysses, in, overlap.during_inputs).wait();
-    return start_ulysses_gather(ulysses, model::local_attention(q, k, v).contiguous(), overlap.during_output).wait();
-  }
-  // in.qkv: [U*C, 3, B, S, Hc, D], group u*C + c = chunk c of rank u's heads (Hc = H/(U*C)).
-  const int64_t C = G / U;
-  const at::Tensor& qkv = in.qkv;
-  const int64_t B = qkv.size(2), S = qkv.size(3), Hc = qkv.size(4), D = qkv.size(5);
-  // Every chunk's q/k/v exchange is queued at once (the communication stream runs them in
-  // order); chunk c's attention waits only for chunk c, so later chunks travel meanwhile.
-  std::vector<at::Tensor> inputs;  // per chunk [3, B, U*S, Hc, D]
-  std::vector<comm::RequestPtr> scatters;
-  for (int64_t c = 0; c < C; ++c) {
-    inputs.push_back(at::empty({3, B, U * S, Hc, D}, qkv.options()));
-    std::vector<at::Tensor> send, recv;
-    for (int64_t u = 0; u < U; ++u)
-      for (int64_t w = 0; w < 3; ++w)
-        for (int64_t b = 0; b < B; ++b) {
-          send.push_back(qkv[u * C + c][w][b]);
-          recv.push_back(inputs.back()[w][b].narrow(0, u * S, S));
-        }
-    scatters.push_back(ulysses.start_all_to_all(send, recv));
-  }
-  run_beside_communication(overlap.during_inputs, qkv.is_cuda());
-  // Each chunk's output goes back as soon as it is computed, beside the next chunk's attention.
-  std::vector<at::Tensor> outputs, landed;  // per chunk [B, U*S, Hc, D] sent, [U, B, S, Hc, D] received
-  std::vector<comm::RequestPtr> gathers;
-  for (int64_t c = 0; c < C; ++c) {
-    scatters[c]->wait();
-    const at::Tensor& x = inputs[c];
-    outputs.push_back(model::local_attention(x[0], x[1], x[2]).contiguous());
-    landed.push_back(at::empty({U, B, S, Hc, D}, qkv.options()));
-    std::vector<at::Tensor> send, recv;
-    for (int64_t u = 0; u < U; ++u)
-      for (int64_t b = 0; b < B; ++b) {
-        send.push_back(outputs[c][b].narrow(0, u * S, S));
-        recv.push_back(landed[c][u][b]);
-      }
-    gathers.push_back(ulysses.start_all_to_all(send, recv));
-  }
-  run_beside_communication(overlap.during_output, qkv.is_cuda());
-  at::Tensor gathered = at::empty({U, B, S, C, Hc, D}, qkv.options());  // [u][b][s][c]: rank u's heads
-  for (int64_t c = 0; c < C; ++c) {
-    gathers[c]->wait();
-    gathered.select(3, c).copy_(landed[c]);
-  }
-  // [U, B, S, C, Hc, D] -> [B, S, U*C*Hc, D]: head u*(C*Hc) + c*Hc + h, as the model numbers them.
-  return gathered.permute({1, 2, 0, 3, 4, 5}).reshape({B, S, U * C * Hc, D});
 }
 
 int sm_carveout() {

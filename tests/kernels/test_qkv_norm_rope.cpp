@@ -60,9 +60,10 @@ TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
   model::RotaryTable rope = model::rotary_table(ids, {head_dim - 2 * a, a, a}, 10000.0);
   model::RotaryTable rope_gpu{rope.cos.cuda(), rope.sin.cuda(), rope.cis.cuda()};
 
-  at::Tensor out = at::full({3, B, rows, H, head_dim}, std::nan(""), gpu);
-  qkv_norm_rope(txt, wq_t, wk_t, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, out, 0);
-  qkv_norm_rope(img, wq_i, wk_i, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, out, s_txt);
+  at::Tensor packed = at::full({1, B, rows, 3, H, head_dim}, std::nan(""), gpu);
+  qkv_norm_rope(txt, wq_t, wk_t, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, packed, 0);
+  qkv_norm_rope(img, wq_i, wk_i, 1e-6, 1e-5, rope_gpu.cos, rope_gpu.sin, packed, s_txt);
+  const at::Tensor out = packed[0].permute({2, 0, 1, 3, 4});  // [3, B, rows, H, D]
   at::Tensor got = out.cpu().to(at::kDouble);
 
   auto [tq, tk, tv] = reference(txt, wq_t, wk_t, 1e-6, 1e-5, rope.slice(0, s_txt), head_dim);
@@ -81,8 +82,8 @@ INSTANTIATE_TEST_SUITE_P(DtypesAndHeadSizes, QkvNormRope,
                          ::testing::Combine(::testing::Values(at::kBFloat16, at::kHalf, at::kFloat),
                                             ::testing::Values<int64_t>(16, 64, 128, 256)));
 
-// Heads in G groups ([G, 3, B, S, H/G, D], Ulysses' send layout): the same values as the
-// ungrouped [3, B, S, H, D] output, re-arranged.
+// Heads in G groups ([G, B, S, 3, H/G, D], Ulysses' send layout): the same values as one group,
+// re-arranged.
 TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   const int64_t B = 2, H = 6, D = 64, s_txt = 3, s_img = 11, rows = s_txt + s_img;
@@ -94,18 +95,18 @@ TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
   ids.slice(0, s_txt).select(1, 2).copy_(at::arange(s_img));
   model::RotaryTable rope = model::rotary_table(ids, {16, 24, 24}, 10000.0);
   at::Tensor cos = rope.cos.cuda(), sin = rope.sin.cuda();
-  at::Tensor flat = at::empty({3, B, rows, H, D}, gpu);
+  at::Tensor flat = at::empty({1, B, rows, 3, H, D}, gpu);
   qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, flat, 0);
   qkv_norm_rope(img, wq, wk, 1e-6, 1e-6, cos, sin, flat, s_txt);
-  for (int64_t G : {1, 2, 3, 6}) {
-    at::Tensor grouped = at::full({G, 3, B, rows, H / G, D}, std::nan(""), gpu);
+  for (int64_t G : {2, 3, 6}) {
+    at::Tensor grouped = at::full({G, B, rows, 3, H / G, D}, std::nan(""), gpu);
     qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, grouped, 0);
     qkv_norm_rope(img, wq, wk, 1e-6, 1e-6, cos, sin, grouped, s_txt);
-    // [G, 3, B, S, H/G, D] -> [3, B, S, G, H/G, D] -> [3, B, S, H, D]
-    at::Tensor back = grouped.permute({1, 2, 3, 0, 4, 5}).reshape({3, B, rows, H, D});
+    // [G, B, S, 3, H/G, D] -> [B, S, 3, G, H/G, D] -> [1, B, S, 3, H, D]
+    at::Tensor back = grouped.permute({1, 2, 3, 0, 4, 5}).reshape({1, B, rows, 3, H, D});
     EXPECT_TRUE(at::equal(back.cpu(), flat.cpu())) << "G = " << G;
   }
-  at::Tensor bad = at::empty({4, 3, B, rows, 1, D}, gpu);  // 4 groups of 1 head: 4 heads, not 6
+  at::Tensor bad = at::empty({4, B, rows, 3, 1, D}, gpu);  // 4 groups of 1 head: 4 heads, not 6
   EXPECT_THROW(qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, bad, 0), Error);
 }
 
@@ -114,7 +115,7 @@ TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
   auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
   at::Tensor qkv = at::randn({1, 4, 3 * 2 * 8}, gpu), w = at::ones({8}, gpu);
   at::Tensor table = at::zeros({4, 8}, at::TensorOptions().device(at::kCUDA));
-  at::Tensor out = at::empty({3, 1, 4, 2, 8}, gpu);
+  at::Tensor out = at::empty({1, 1, 4, 3, 2, 8}, gpu);
   EXPECT_NO_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table, table, out, 0));
   EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table, table, out, 1), Error);                 // rows past the end
   EXPECT_THROW(qkv_norm_rope(qkv, w, w, 1e-6, 1e-6, table.to(at::kBFloat16), table, out, 0), Error);  // bf16 table

@@ -128,13 +128,16 @@ TEST(PipeFusion, StaleKVDeviationIsBounded) {
   EXPECT_GT(rel, 1e-6) << "stale K/V should change the result at all";
 }
 
-// The Ulysses exchange takes q/k/v as views of one [3, B, S, H, D] buffer (the fused CUDA
-// kernel's output, sent without re-stacking) and as separate tensors alike, with equal results.
+// The Ulysses exchange takes q/k/v as views of one [B, S, 3, H, D] buffer (the projection's
+// layout, kept as a view) and as separate tensors alike, with equal results.
 TEST(Ulysses, StackedViewsAndSeparateTensorsExchangeAlike) {
   auto world = comm::MpiCommunicator::world();
   const int64_t U = world->size(), B = 2, S = 3, H = 4 * U, D = 6;
   at::manual_seed(100 + world->rank());
-  at::Tensor buffer = at::randn({3, B, S, H, D});
+  at::Tensor packed = at::randn({B, S, 3, H, D});
+  at::Tensor buffer = packed.permute({2, 0, 1, 3, 4});  // buffer[i]: views into `packed`
+  const model::AttentionInputs view = model::AttentionInputs::stack(buffer[0], buffer[1], buffer[2]);
+  EXPECT_TRUE(view.qkv.is_alias_of(packed)) << "q/k/v of one packed buffer should stay a view";
   auto from_views = parallel::ulysses_scatter_heads(*world, buffer[0], buffer[1], buffer[2]);
   auto from_copies = parallel::ulysses_scatter_heads(*world, buffer[0].clone(), buffer[1].clone(), buffer[2].clone());
   for (int i = 0; i < 3; ++i) {
@@ -146,7 +149,7 @@ TEST(Ulysses, StackedViewsAndSeparateTensorsExchangeAlike) {
   EXPECT_TRUE(at::equal(swapped[1], from_copies[2]));
 }
 
-// Inputs grouped as the model's kernel writes them for Ulysses ([U, 3, B, S, H/U, D]: head group
+// Inputs grouped as the model's kernel writes them for Ulysses ([U, B, S, 3, H/U, D]: head group
 // u for rank u, sent without packing) exchange like the same values as separate tensors, and
 // AttentionInputs gives back q, k and v of any grouping.
 TEST(Ulysses, GroupedInputsExchangeLikeSeparateTensors) {
@@ -154,8 +157,9 @@ TEST(Ulysses, GroupedInputsExchangeLikeSeparateTensors) {
   const int64_t U = world->size(), B = 2, S = 3, H = 2 * U, D = 4;
   at::manual_seed(200 + world->rank());
   at::Tensor q = at::randn({B, S, H, D}), k = at::randn({B, S, H, D}), v = at::randn({B, S, H, D});
-  // [3, B, S, H, D] -> [3, B, S, U, H/U, D] -> [U, 3, B, S, H/U, D]
-  at::Tensor grouped = at::stack({q, k, v}).view({3, B, S, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
+  // [B, S, 3, H, D] -> [B, S, 3, U, H/U, D] -> [U, B, S, 3, H/U, D]
+  at::Tensor grouped =
+      at::stack({q, k, v}, 2).view({B, S, 3, U, H / U, D}).permute({3, 0, 1, 2, 4, 5}).contiguous();
   const model::AttentionInputs in{grouped};
   EXPECT_EQ(in.groups(), U);
   EXPECT_TRUE(at::equal(in.q(), q) && at::equal(in.k(), k) && at::equal(in.v(), v));
@@ -175,33 +179,6 @@ TEST(Ulysses, GroupedInputsExchangeLikeSeparateTensors) {
   // And back: the gather returns this rank's tokens with all heads.
   at::Tensor back = parallel::ulysses_gather_heads(*world, from_grouped[0].contiguous());
   EXPECT_TRUE(at::equal(back, q));
-}
-
-// Ulysses attention pipelined over head chunks (inputs in U*C head groups) gives this rank's rows
-// of attention over the whole sequence, for every chunking, and runs each overlap part once.
-TEST(Ulysses, PipelinedHeadChunksEqualAttentionOverTheWholeSequence) {
-  auto world = comm::MpiCommunicator::world();
-  const int64_t U = world->size(), B = 1, S = 5, H = 4 * U, D = 8, r = world->rank();
-  at::manual_seed(300);  // the same full sequence on every rank
-  at::Tensor q = at::randn({B, U * S, H, D}), k = at::randn({B, U * S, H, D}), v = at::randn({B, U * S, H, D});
-  const at::Tensor expected = model::local_attention(q, k, v).narrow(1, r * S, S);
-  for (int64_t chunks : {1, 2, 4}) {
-    const model::AttentionInputs mine =
-        model::AttentionInputs::stack(q.narrow(1, r * S, S).contiguous(), k.narrow(1, r * S, S).contiguous(),
-                                      v.narrow(1, r * S, S).contiguous())
-            .regrouped(U * chunks);
-    int inputs_ran = 0, output_ran = 0;
-    model::OverlapWork work{[&] { ++inputs_ran; }, [&] { ++output_ran; }};
-    const at::Tensor got = parallel::ulysses_attention(*world, mine, work);
-    EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-6)) << chunks << " chunk(s)";
-    EXPECT_EQ(inputs_ran, 1);
-    EXPECT_EQ(output_ran, 1);
-  }
-  EXPECT_EQ(parallel::ulysses_head_groups(1, 24), 1);
-  EXPECT_EQ(parallel::ulysses_head_groups(2, 24), 4);  // 2 chunks of the 12 heads per rank
-  EXPECT_EQ(parallel::ulysses_head_groups(8, 32), 16);
-  EXPECT_EQ(parallel::ulysses_head_groups(8, 24), 8);  // 3 heads per rank: 2 chunks would split one
-  EXPECT_EQ(parallel::ulysses_head_groups(4, 4), 4);  // one head per rank: no chunks
 }
 
 }  // namespace

@@ -19,8 +19,8 @@ bool fused_kernels_for(const at::Tensor& t);
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 
 // From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D),
-// writes into out [3, B, S_out, H, D], or [G, 3, B, S_out, H/G, D] (heads in G groups:
-// model::AttentionInputs), rows [row_offset, row_offset + S):
+// writes into out [G, B, S_out, 3, H/G, D] (heads in G groups, model::AttentionInputs; G = 1 is
+// the projection's own [B, S, 3, H, D] order) rows [row_offset, row_offset + S):
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
 // the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as
 // RotaryTable stores them). Same dtype for qkv, weights and out; D even and at most 256.

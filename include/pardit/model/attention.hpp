@@ -23,10 +23,11 @@ struct OverlapWork {
   }
 };
 
-// q, k and v of one attention call in one buffer, qkv [G, 3, B, S, H/G, D]: the heads in G
-// groups of H/G, and for each group its q, k and v, each contiguous. G is what the strategy asks
-// for (AttentionStrategy::head_groups): Ulysses takes group g to rank g, so the model's q/k/v
-// kernel writes each rank's message in place and nothing is packed before the all-to-all.
+// q, k and v of one attention call in one buffer, qkv [G, B, S, 3, H/G, D]: the heads in G
+// groups of H/G, each group one contiguous block with q, k and v side by side per token. G is what
+// the strategy asks for (AttentionStrategy::head_groups): Ulysses takes group g to rank g, so the
+// model's q/k/v kernel writes each rank's message in place, and the receiving rank's rows land
+// where attention reads them (q, k, v are strided views; no pack, no unpack).
 struct AttentionInputs {
   at::Tensor qkv;
 
@@ -36,8 +37,8 @@ struct AttentionInputs {
   at::Tensor q() const { return part(0); }
   at::Tensor k() const { return part(1); }
   at::Tensor v() const { return part(2); }
-  // G = 1 from separate [B, S, H, D] tensors: a view when they are consecutive blocks of one
-  // buffer (q, then k, then v), otherwise a copy.
+  // G = 1 from separate [B, S, H, D] tensors: a view when they are q, k, v of one [B, S, 3, H, D]
+  // buffer, otherwise a copy.
   static AttentionInputs stack(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
   // The same values in `groups` head groups (itself when it has them already, else a copy).
   AttentionInputs regrouped(int64_t groups) const;
@@ -49,9 +50,8 @@ struct AttentionInputs {
 class AttentionStrategy {
  public:
   virtual ~AttentionStrategy() = default;
-  // The head grouping G (a divisor of `heads`) that attend() takes without re-arranging its
-  // inputs (1 unless overridden).
-  virtual int64_t head_groups(int64_t /*heads*/) const { return 1; }
+  // The head grouping G that attend() takes without re-arranging its inputs (1 unless overridden).
+  virtual int64_t head_groups() const { return 1; }
   // q, k, v of [B, S_local, H, D] each, RoPE applied, in any grouping. Returns [B, S_local, H, D].
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it

@@ -55,16 +55,6 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
                                    const std::function<void()>& work);
 
-// Ulysses attention (no Ring) with the exchanges pipelined over head chunks: given inputs in
-// U*C head groups (ulysses_head_groups), chunk c's attention runs while chunk c+1's q/k/v travel
-// and chunk c-1's output travels back; the OverlapWork runs beside the first exchanges and the
-// last. Inputs in U groups (or fewer) take the unchunked path. Collective over `ulysses`.
-at::Tensor ulysses_attention(comm::Communicator& ulysses, const model::AttentionInputs& in,
-                             const model::OverlapWork& overlap);
-// The head grouping Ulysses attention asks of the model: U * C, C = PARDIT_ULYSSES_CHUNKS (default
-// 2) lowered to a divisor of H/U; U when overlap is off (PARDIT_OVERLAP=0).
-int64_t ulysses_head_groups(int64_t ulysses_size, int64_t heads);
-
 // Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
 bool overlap_communication();
@@ -85,9 +75,7 @@ class UspAttention final : public model::AttentionStrategy {
  public:
   UspAttention(comm::Communicator& ulysses, comm::Communicator& ring) : ulysses_(ulysses), ring_(ring) {}
   using AttentionStrategy::attend;
-  int64_t head_groups(int64_t heads) const override {
-    return ring_.size() == 1 ? ulysses_head_groups(ulysses_.size(), heads) : ulysses_.size();
-  }
+  int64_t head_groups() const override { return ulysses_.size(); }
   at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:
