@@ -105,9 +105,15 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
     case at::kBFloat16: type = detail::ElementType::bf16; break;
     default: PARDIT_CHECK(false, "qkv_norm_rope: dtype {} not supported", c10::toString(qkv.scalar_type()));
   }
+  // In place: qkv is exactly out's rows [row_offset, row_offset + S) in one group; any other
+  // sharing of memory would race.
+  const auto* out_rows = static_cast<const char*>(out.const_data_ptr()) + row_offset * 3 * H * D * out.element_size();
+  const bool in_place = G == 1 && qkv.const_data_ptr() == out_rows && (B == 1 || (S == S_out && row_offset == 0));
+  PARDIT_CHECK(in_place || !qkv.storage().is_alias_of(out.storage()),
+               "qkv_norm_rope: out shares memory with qkv but is not exactly its rows in one group");
   const detail::QkvNormRopeArgs args{qkv.data_ptr(), q_weight.data_ptr(), k_weight.data_ptr(),
                                      cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
-                                     B, S, H, D, S_out, row_offset, G, static_cast<float>(q_eps),
+                                     B, S, H, D, S_out, row_offset, G, in_place, static_cast<float>(q_eps),
                                      static_cast<float>(k_eps)};
   const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));
   PARDIT_CHECK(err == cudaSuccess, "qkv_norm_rope: kernel launch failed: {}", cudaGetErrorString(err));

@@ -55,6 +55,7 @@ __global__ void __launch_bounds__(kThreads) qkv_norm_rope_kernel(QkvNormRopeArgs
   const int which = static_cast<int>((item / a.heads) % 3);  // 0 q, 1 k, 2 v
   const int64_t bs = item / (3 * a.heads);
   const int64_t s = bs % a.seq, b = bs / a.seq;
+  if (which == 2 && a.in_place) return;  // v is already in place
   const int64_t row = a.row_offset + s;
   const int64_t d = a.head_dim, pairs = a.head_dim / 2;
 

@@ -18,6 +18,7 @@ struct QkvNormRopeArgs {
   const float* sin;      // [out_seq, head_dim]
   void* out;             // [groups, batch, out_seq, 3, heads / groups, head_dim], contiguous
   int64_t batch, seq, heads, head_dim, out_seq, row_offset, groups;
+  bool in_place;  // out is qkv itself (groups 1, same rows): v is already where it belongs
   float q_eps, k_eps;
 };
 

@@ -70,41 +70,74 @@ std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, int64_t head_dim, con
   return {nq.forward(t.select(2, 0)), nk.forward(t.select(2, 1)), t.select(2, 2)};
 }
 
-// One stream's fused projection output [B, S, 3*H*D] and its q/k norms.
-struct QkvRows {
-  at::Tensor qkv;
+// One stream's input rows x [B, S, dim], its fused q/k/v projection and its q/k norms.
+struct StreamRows {
+  const at::Tensor& x;
+  const at::Tensor& weight;  // [3*H*D, dim]
+  const at::Tensor& bias;
   const RMSNorm& norm_q;
   const RMSNorm& norm_k;
 };
 
 // q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in
 // `groups` groups when the fused kernel writes them (the LibTorch path gives one group).
-AttentionInputs prepare_attention_inputs(std::initializer_list<QkvRows> streams, int64_t head_dim,
+AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
                                          const RotaryTable& rope, int64_t groups) {
-  const at::Tensor& first = streams.begin()->qkv;
-  const int64_t heads = first.size(2) / (3 * head_dim);
-  if (kernels::qkv_norm_rope_supports(first, head_dim) && heads % groups == 0) {
-    int64_t rows = 0;
-    for (const QkvRows& s : streams) rows += s.qkv.size(1);
-    at::Tensor out = at::empty({groups, first.size(0), rows, 3, heads / groups, head_dim}, first.options());
+  const StreamRows& first = *streams.begin();
+  const int64_t B = first.x.size(0), heads = first.weight.size(0) / (3 * head_dim), width = 3 * heads * head_dim;
+  int64_t rows = 0;
+  for (const StreamRows& s : streams) rows += s.x.size(1);
+  const bool kernel = kernels::fused_kernels_for(first.x) && heads % groups == 0;
+  if (kernel && groups == 1 && (B == 1 || streams.size() == 1)) {
+    // One group is the projection's own [B, S, 3, H, D] order: every stream's projection writes its
+    // rows of one buffer and the kernel normalises and rotates q and k there, in place (v is not
+    // touched).
+    at::Tensor packed = at::empty({B, rows, width}, first.x.options());
+    if (kernels::qkv_norm_rope_supports(packed, head_dim)) {
+      int64_t offset = 0;
+      for (const StreamRows& s : streams) {
+        const int64_t n = s.x.size(1);
+        at::Tensor out = (streams.size() == 1 ? packed : packed[0].narrow(0, offset, n)).view({-1, width});
+        at::addmm_out(out, s.bias, s.x.reshape({-1, s.x.size(-1)}), s.weight.t());
+        offset += n;
+      }
+      const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
+      const at::Tensor out = packed.view({1, B, rows, 3, heads, head_dim});
+      offset = 0;
+      for (const StreamRows& s : streams) {
+        const int64_t n = s.x.size(1);
+        kernels::qkv_norm_rope(packed.narrow(1, offset, n), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
+                               s.norm_k.eps, cos, sin, out, offset);
+        offset += n;
+      }
+      return {out};
+    }
+  }
+  std::vector<at::Tensor> projected;
+  for (const StreamRows& s : streams) projected.push_back(at::linear(s.x, s.weight, s.bias));
+  if (kernel && kernels::qkv_norm_rope_supports(projected[0], head_dim)) {
+    at::Tensor out = at::empty({groups, B, rows, 3, heads / groups, head_dim}, first.x.options());
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
-    for (const QkvRows& s : streams) {
-      kernels::qkv_norm_rope(s.qkv.contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, s.norm_k.eps, cos, sin,
-                             out, offset);
-      offset += s.qkv.size(1);
+    size_t i = 0;
+    for (const StreamRows& s : streams) {
+      kernels::qkv_norm_rope(projected[i++].contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
+                             s.norm_k.eps, cos, sin, out, offset);
+      offset += s.x.size(1);
     }
     return {out};
   }
   std::vector<at::Tensor> q, k, v;
-  for (const QkvRows& s : streams) {
-    auto [sq, sk, sv] = split_qkv(s.qkv, head_dim, s.norm_q, s.norm_k);
+  size_t i = 0;
+  for (const StreamRows& s : streams) {
+    auto [sq, sk, sv] = split_qkv(projected[i++], head_dim, s.norm_q, s.norm_k);
     q.push_back(sq);
     k.push_back(sk);
     v.push_back(sv);
   }
-  auto rows = [](const std::vector<at::Tensor>& parts) { return parts.size() == 1 ? parts[0] : at::cat(parts, 1); };
-  return AttentionInputs::stack(apply_rotary(rows(q), rope), apply_rotary(rows(k), rope), rows(v)).regrouped(groups);
+  auto cat_rows = [](const std::vector<at::Tensor>& parts) { return parts.size() == 1 ? parts[0] : at::cat(parts, 1); };
+  return AttentionInputs::stack(apply_rotary(cat_rows(q), rope), apply_rotary(cat_rows(k), rope), cat_rows(v))
+      .regrouped(groups);
 }
 }  // namespace
 
@@ -115,14 +148,14 @@ void FluxAttention::fuse() {
 
 AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope, int64_t groups) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{at::linear(x, qkv_weight, qkv_bias), norm_q, norm_k}}, head_dim, rope, groups);
+  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, rope, groups);
 }
 
 AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
                                                       const RotaryTable& rope, int64_t groups) const {
   PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{at::linear(txt, add_qkv_weight, add_qkv_bias), norm_added_q, norm_added_k},
-                                   {at::linear(img, qkv_weight, qkv_bias), norm_q, norm_k}},
+  return prepare_attention_inputs({{txt, add_qkv_weight, add_qkv_bias, norm_added_q, norm_added_k},
+                                   {img, qkv_weight, qkv_bias, norm_q, norm_k}},
                                   head_dim, rope, groups);
 }
 

@@ -110,6 +110,33 @@ TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
   EXPECT_THROW(qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, bad, 0), Error);
 }
 
+// In place (the model's one-GPU path: both streams' projections written into one [1, S, 3*H*D]
+// buffer, q and k rewritten there, v untouched): equal to the out-of-place result.
+TEST(QkvNormRopeInPlace, EqualsOutOfPlace) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const int64_t H = 4, D = 128, s_txt = 7, s_img = 29, rows = s_txt + s_img;
+  at::manual_seed(13);
+  auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor packed = at::randn({1, rows, 3 * H * D}, gpu);
+  at::Tensor wq_t = (1 + 0.2 * at::randn({D})).to(gpu), wk_t = (1 + 0.2 * at::randn({D})).to(gpu);
+  at::Tensor wq_i = (1 + 0.2 * at::randn({D})).to(gpu), wk_i = (1 + 0.2 * at::randn({D})).to(gpu);
+  at::Tensor ids = at::zeros({rows, 3});
+  ids.slice(0, s_txt).select(1, 1).copy_(at::arange(s_img));
+  model::RotaryTable rope = model::rotary_table(ids, {16, 56, 56}, 10000.0);
+  at::Tensor cos = rope.cos.cuda(), sin = rope.sin.cuda();
+  at::Tensor expected = at::empty({1, 1, rows, 3, H, D}, gpu);
+  qkv_norm_rope(packed.narrow(1, 0, s_txt).clone(), wq_t, wk_t, 1e-6, 1e-6, cos, sin, expected, 0);
+  qkv_norm_rope(packed.narrow(1, s_txt, s_img).clone(), wq_i, wk_i, 1e-6, 1e-6, cos, sin, expected, s_txt);
+  const at::Tensor v_before = packed.view({rows, 3, H, D}).select(1, 2).clone();
+  const at::Tensor out = packed.view({1, 1, rows, 3, H, D});
+  qkv_norm_rope(packed.narrow(1, 0, s_txt), wq_t, wk_t, 1e-6, 1e-6, cos, sin, out, 0);
+  qkv_norm_rope(packed.narrow(1, s_txt, s_img), wq_i, wk_i, 1e-6, 1e-6, cos, sin, out, s_txt);
+  EXPECT_TRUE(at::equal(out.cpu(), expected.cpu()));
+  EXPECT_TRUE(at::equal(packed.view({rows, 3, H, D}).select(1, 2).cpu(), v_before.cpu()));
+  // Sharing memory any other way would race: refused.
+  EXPECT_THROW(qkv_norm_rope(packed.narrow(1, 0, s_txt), wq_t, wk_t, 1e-6, 1e-6, cos, sin, out, 1), Error);
+}
+
 TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
