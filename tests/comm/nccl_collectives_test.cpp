@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <numeric>
+#include <vector>
+
 #include "pardit/comm/comm_groups.hpp"
 #include "pardit/comm/nccl_communicator.hpp"
 #include "pardit/runtime/device.hpp"
@@ -100,6 +103,38 @@ TEST(NcclCollectives, OrderedOnASideComputeStream) {
   c.all_reduce(t);
   at::Tensor s = t.sum();
   EXPECT_DOUBLE_EQ(s.item<double>(), static_cast<double>(1 << 20) * c.size() * (c.size() + 1) / 2);
+}
+
+// all_to_all of pieces (Ulysses' form): unequal pieces per rank, received into strided places
+// of a larger buffer, on the non-blocking world and on a blocking split, as the mesh axes are.
+TEST(NcclCollectives, AllToAllPiecesIntoViews) {
+  std::vector<int> all(static_cast<size_t>(world().size()));
+  std::iota(all.begin(), all.end(), 0);
+  auto axis = world().split(all, "ulysses");
+  for (Communicator* c : {static_cast<Communicator*>(&world()), static_cast<Communicator*>(axis.get())}) {
+    const int n = c->size();
+    auto value = [](int from, int to, int piece, int64_t i) { return from * 1000 + to * 100 + piece * 10 + i; };
+    const auto gpu = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device());
+    std::vector<at::Tensor> send, recv;
+    at::Tensor buffer = at::full({2, n * 8}, -1.0, gpu);
+    for (int p = 0; p < n; ++p)
+      for (int piece = 0; piece < 2; ++piece) {
+        const int64_t len = piece == 0 ? 2 : 5;
+        at::Tensor t = at::empty({len});
+        for (int64_t i = 0; i < len; ++i) t[i] = value(c->rank(), p, piece, i);
+        send.push_back(t.to(gpu));
+        recv.push_back(buffer[piece].narrow(0, p * 8 + 1, len));
+      }
+    c->start_all_to_all(send, recv)->wait();
+    const at::Tensor got = buffer.cpu();
+    for (int p = 0; p < n; ++p)
+      for (int piece = 0; piece < 2; ++piece) {
+        const int64_t len = piece == 0 ? 2 : 5;
+        for (int64_t i = 0; i < len; ++i)
+          EXPECT_EQ(got[piece][p * 8 + 1 + i].item<double>(), value(p, c->rank(), piece, i)) << c->name();
+        EXPECT_EQ(got[piece][p * 8].item<double>(), -1.0) << "gap overwritten on " << c->name();
+      }
+  }
 }
 
 TEST(NcclCollectives, SplitGroupsMatchMesh) {
