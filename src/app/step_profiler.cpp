@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <set>
 
 #include "pardit/common/error.hpp"
@@ -52,21 +53,38 @@ StepProfiler::StepProfiler(int world_rank, int64_t steps) {
 }
 
 StepProfiler::~StepProfiler() {
-  if (recording_) kineto::disableProfiler();  // the job ended inside the traced step: no trace
+  if (!recording_) return;
+  try {
+    kineto::disableProfiler();  // the job ended inside the traced step: no trace
+  } catch (const std::exception&) {
+  }
 }
 
 void StepProfiler::step_finished(int64_t step) {
   if (path_.empty()) return;
-  if (!recording_ && step + 1 == step_) {
-    const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
-    kineto::prepareProfiler(config, activities());
-    kineto::enableProfiler(config, activities());
-    recording_ = true;
-  } else if (recording_ && step == step_) {
-    recording_ = false;
-    kineto::disableProfiler()->save(path_);
-    log::info("step {} trace written: {}", step, path_);
-    path_.clear();  // one step of the first prompt only
+  // A trace is a diagnostic: if the profiler fails, say so and let the job go on untraced.
+  try {
+    if (!recording_ && step + 1 == step_) {
+      const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
+      kineto::prepareProfiler(config, activities());
+      kineto::enableProfiler(config, activities());
+      recording_ = true;
+    } else if (recording_ && step == step_) {
+      recording_ = false;
+      kineto::disableProfiler()->save(path_);
+      log::info("step {} trace written: {}", step, path_);
+      path_.clear();  // one step of the first prompt only
+    }
+  } catch (const std::exception& e) {
+    log::warn("PARDIT_PROFILE: no trace ({}); the job goes on", e.what());
+    path_.clear();
+    if (recording_) {
+      recording_ = false;
+      try {
+        kineto::disableProfiler();
+      } catch (const std::exception&) {
+      }
+    }
   }
 }
 

@@ -38,8 +38,10 @@ void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send,
                "group size {}",
                describe_group(), send.size(), recv.size(), size());
   for (size_t i = 0; i < send.size(); ++i) {
-    PARDIT_CHECK(send[i].numel() == recv[i].numel() && send[i].scalar_type() == recv[i].scalar_type(),
-                 "all_to_all on {}: piece {} sends {} {} elements but receives {} {}", describe_group(), i,
+    PARDIT_CHECK(send[i].numel() == recv[i].numel() && send[i].scalar_type() == send[0].scalar_type() &&
+                     recv[i].scalar_type() == send[0].scalar_type(),
+                 "all_to_all on {}: piece {} sends {} {} elements but receives {} {} (one dtype for all pieces)",
+                 describe_group(), i,
                  send[i].numel(), c10::toString(send[i].scalar_type()), recv[i].numel(),
                  c10::toString(recv[i].scalar_type()));
     PARDIT_CHECK(send[i].is_contiguous() && recv[i].is_contiguous() && send[i].device() == send[0].device() &&
@@ -87,6 +89,7 @@ RequestPtr Communicator::start_all_to_all(const std::vector<at::Tensor>& send, c
   PARDIT_CHECK(std::all_of(block.begin(), block.end(), [&](int64_t n) { return n == block[0]; }),
                "all_to_all on {}: the pieces for each rank must add up to the same number of elements ({})",
                describe_group(), fmt::join(block, ", "));
+  if (block[0] == 0) return std::make_unique<CompletedRequest>();  // nothing to move
   const at::Tensor in = at::cat(flat).view({size(), -1});
   at::Tensor out = at::empty_like(in);
   all_to_all(in, out);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -155,6 +156,11 @@ NcclCommunicator::NcclCommunicator(ncclComm_t comm, MpiCommHandle diag, std::str
 NcclCommunicator::~NcclCommunicator() {
   // After unwatch() returns the watchdog no longer touches this object.
   if (watch_id_ >= 0) runtime::Watchdog::global().unwatch(watch_id_);
+  // ncclCommDestroy of a blocking communicator waits for its outstanding work: with work still in
+  // flight (an exception unwinding past a stuck transfer) abort instead, which does not wait.
+  bool busy = std::uncaught_exceptions() > 0;
+  for (const Pending& p : pending_) busy = busy || cudaEventQuery(p.done->get()) != cudaSuccess;
+  if (busy) comm_.abort();
 }
 
 std::unique_ptr<NcclCommunicator> NcclCommunicator::world(runtime::Topology topology) {
@@ -195,9 +201,11 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   MpiCommHandle diag_handle(diag);
   ncclComm_t comm = nullptr;
   ncclConfig_t config = nccl_config(blocking_axis_communicators());
-  mark_host_call("ncclCommSplit", sequence_);  // a blocking split waits for the group's members
-  NCCL_CHECK(ncclCommSplit(comm_.get(), color, key, &comm, &config));
-  clear_host_call();
+  {
+    mark_host_call("ncclCommSplit", sequence_);  // a blocking split waits for the group's members
+    const HostCall call(this);
+    NCCL_CHECK(ncclCommSplit(comm_.get(), color, key, &comm, &config));
+  }
   settle(comm_.get(), fmt::format("ncclCommSplit ({})", name));
   settle(comm, fmt::format("ncclCommSplit ({})", name));
   int count = 0;
@@ -209,6 +217,9 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
 }
 
 void NcclCommunicator::abort() {
+  // Not while this rank's thread is inside an NCCL call on it: freeing the communicator under
+  // that call could crash the rank before abort_job reports; abort_job's MPI_Abort ends it anyway.
+  if (host_call_deadline_.load() != 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
   comm_.abort();
 }
@@ -265,7 +276,7 @@ std::optional<std::string> NcclCommunicator::poll() {
   return std::nullopt;
 }
 
-void NcclCommunicator::begin(const char* op, std::initializer_list<const at::Tensor*> tensors) {
+NcclCommunicator::HostCall NcclCommunicator::begin(const char* op, std::initializer_list<const at::Tensor*> tensors) {
   for (const at::Tensor* t : tensors) check_device(*t, device_, op);
   PARDIT_CHECK(!comm_.aborted(), "{} on {} group: the communicator was aborted after an earlier failure", op, name_);
   const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
@@ -273,6 +284,7 @@ void NcclCommunicator::begin(const char* op, std::initializer_list<const at::Ten
   CUDA_CHECK(cudaStreamWaitEvent(stream_.get(), ready_.get(), 0));
   ++sequence_;
   mark_host_call(op, sequence_);
+  return HostCall{this};
 }
 
 void NcclCommunicator::mark_host_call(const char* op, int64_t sequence) {
@@ -304,7 +316,7 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
                                                                  bool order_compute_now) {
   detail::CommTimer timer(stats_);
   check_all_to_all(in, out);
-  begin("all_to_all", {&in, &out});
+  const HostCall call = begin("all_to_all", {&in, &out});
   const size_t block_nbytes = in.nbytes() / static_cast<size_t>(size());
   const auto* src = static_cast<const char*>(in.data_ptr());
   auto* dst = static_cast<char*>(out.data_ptr());
@@ -324,7 +336,7 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
   check_all_to_all_pieces(send, recv);
   for (const at::Tensor& t : send) check_device(t, device_, "all_to_all");
   for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all");
-  begin("all_to_all", {});
+  const HostCall call = begin("all_to_all", {});
   const size_t per_peer = send.size() / static_cast<size_t>(size());
   NCCL_CHECK(ncclGroupStart());
   for (size_t i = 0; i < send.size(); ++i) {
@@ -349,7 +361,7 @@ RequestPtr NcclCommunicator::start_all_to_all(const at::Tensor& in, at::Tensor& 
 void NcclCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {
   detail::CommTimer timer(stats_);
   check_all_gather(in, out);
-  begin("all_gather", {&in, &out});
+  const HostCall call = begin("all_gather", {&in, &out});
   NCCL_CHECK(ncclAllGather(in.data_ptr(), out.data_ptr(), in.nbytes(), ncclUint8, comm_.get(), stream_.get()));
   end("all_gather", {&in, &out}, true);
   stats_.bytes_sent += static_cast<int64_t>(in.nbytes()) * (size() - 1);
@@ -358,7 +370,7 @@ void NcclCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {
 void NcclCommunicator::all_reduce(at::Tensor& tensor, ReduceOp op) {
   detail::CommTimer timer(stats_);
   PARDIT_CHECK(!(tensor.scalar_type() == at::kBool && op == ReduceOp::sum), "all_reduce: sum of booleans; use max");
-  begin("all_reduce", {&tensor});
+  const HostCall call = begin("all_reduce", {&tensor});
   const size_t count = static_cast<size_t>(tensor.numel());  // elements, not bytes
   NCCL_CHECK(ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), count, nccl_type(tensor.scalar_type()),
                            op == ReduceOp::sum ? ncclSum : ncclMax, comm_.get(), stream_.get()));
@@ -369,7 +381,7 @@ void NcclCommunicator::all_reduce(at::Tensor& tensor, ReduceOp op) {
 void NcclCommunicator::broadcast(at::Tensor& tensor, int root) {
   detail::CommTimer timer(stats_);
   PARDIT_CHECK(root >= 0 && root < size(), "broadcast on {}: root {} outside 0..{}", describe_group(), root, size() - 1);
-  begin("broadcast", {&tensor});
+  const HostCall call = begin("broadcast", {&tensor});
   NCCL_CHECK(ncclBroadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.nbytes(), ncclUint8, root, comm_.get(),
                            stream_.get()));
   end("broadcast", {&tensor}, true);
@@ -379,7 +391,7 @@ void NcclCommunicator::broadcast(at::Tensor& tensor, int root) {
 RequestPtr NcclCommunicator::isend(const at::Tensor& tensor, int peer) {
   detail::CommTimer timer(stats_);
   check_peer(peer, "isend");
-  begin("send", {&tensor});
+  const HostCall call = begin("send", {&tensor});
   NCCL_CHECK(ncclSend(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
   auto done = end("send", {&tensor}, false);
   stats_.bytes_sent += static_cast<int64_t>(tensor.nbytes());
@@ -389,7 +401,7 @@ RequestPtr NcclCommunicator::isend(const at::Tensor& tensor, int peer) {
 RequestPtr NcclCommunicator::irecv(at::Tensor& tensor, int peer) {
   detail::CommTimer timer(stats_);
   check_peer(peer, "irecv");
-  begin("recv", {&tensor});
+  const HostCall call = begin("recv", {&tensor});
   NCCL_CHECK(ncclRecv(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
   return std::make_unique<NcclRequest>(end("recv", {&tensor}, false), device_);
 }
@@ -398,7 +410,7 @@ RequestPtr NcclCommunicator::exchange(const at::Tensor& send, int send_peer, at:
   detail::CommTimer timer(stats_);
   check_peer(send_peer, "exchange");
   check_peer(recv_peer, "exchange");
-  begin("exchange", {&send, &recv});
+  const HostCall call = begin("exchange", {&send, &recv});
   NCCL_CHECK(ncclGroupStart());
   NCCL_CHECK(ncclSend(send.data_ptr(), send.nbytes(), ncclUint8, send_peer, comm_.get(), stream_.get()));
   NCCL_CHECK(ncclRecv(recv.data_ptr(), recv.nbytes(), ncclUint8, recv_peer, comm_.get(), stream_.get()));

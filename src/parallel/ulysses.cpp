@@ -90,9 +90,9 @@ namespace {
 // Runs `work` while an exchange is in flight. Its matrix products leave sm_carveout() of the
 // GPU's multiprocessors free: a cuBLAS kernel that takes them all holds the NCCL kernel, queued
 // at the same moment on the communication stream, until it ends (seen on H200: no overlap).
-void run_beside_communication(const std::function<void()>& work, bool on_gpu) {
+void run_beside_communication(const std::function<void()>& work, bool exchanging_on_gpu) {
   if (!work) return;
-  if (!on_gpu || sm_carveout() == 0) return work();
+  if (!exchanging_on_gpu || sm_carveout() == 0) return work();
   at::Context& ctx = at::globalContext();
   const std::optional<int32_t> before = ctx._SMCarveout_EXPERIMENTAL();
   {
@@ -118,7 +118,7 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
                                      const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingScatter pending = start_ulysses_scatter(ulysses, in);
-  if (overlap_communication()) run_beside_communication(work, in.qkv.is_cuda());
+  if (overlap_communication()) run_beside_communication(work, in.qkv.is_cuda() && ulysses.size() > 1);
   return pending;
 }
 
@@ -126,14 +126,15 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
                                    const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingGather pending = start_ulysses_gather(ulysses, out);
-  if (overlap_communication()) run_beside_communication(work, out.is_cuda());
+  if (overlap_communication()) run_beside_communication(work, out.is_cuda() && ulysses.size() > 1);
   return pending;
 }
 
 int sm_carveout() {
   static const int carveout = [] {
+    // At most 64: cuBLASLt is given (multiprocessors - carve-out), which must stay positive.
     const char* env = std::getenv("PARDIT_SM_CARVEOUT");
-    return env ? std::max(0, std::atoi(env)) : 16;
+    return env ? std::clamp(std::atoi(env), 0, 64) : 16;
   }();
   return carveout;
 }

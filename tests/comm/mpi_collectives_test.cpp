@@ -60,6 +60,10 @@ TEST(MpiCollectives, AllToAllPiecesIntoViews) {
   std::vector<at::Tensor> wrong = recv;
   wrong[0] = at::empty({3});
   EXPECT_THROW(c.start_all_to_all(send, wrong), pardit::Error);  // piece sizes differ
+  std::vector<at::Tensor> mixed_send = send, mixed_recv = recv;
+  mixed_send[1] = send[1].to(at::kDouble);
+  mixed_recv[1] = at::empty_like(mixed_send[1]);
+  EXPECT_THROW(c.start_all_to_all(mixed_send, mixed_recv), pardit::Error);  // one dtype for all pieces
 }
 
 TEST(MpiCollectives, AllToAllOddShapes) {

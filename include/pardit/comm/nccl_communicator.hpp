@@ -119,8 +119,17 @@ class NcclCommunicator final : public Communicator {
   std::atomic<int64_t> host_call_sequence_{0};
   std::atomic<const char*> host_call_op_{""};
 
+  // Clears the host-call mark when the operation's host part ends, also by an exception.
+  struct HostCall {
+    NcclCommunicator* comm;
+    explicit HostCall(NcclCommunicator* c) : comm(c) {}
+    HostCall(const HostCall&) = delete;
+    HostCall& operator=(const HostCall&) = delete;
+    ~HostCall() { comm->clear_host_call(); }
+  };
+
   // See [Note: comm-stream ordering].
-  void begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
+  [[nodiscard]] HostCall begin(const char* op, std::initializer_list<const at::Tensor*> tensors);
   std::shared_ptr<CudaEvent> end(const char* op, const std::vector<const at::Tensor*>& tensors,
                                  bool order_compute_now);
   std::shared_ptr<CudaEvent> enqueue_all_to_all(const at::Tensor& in, at::Tensor& out, bool order_compute_now);
