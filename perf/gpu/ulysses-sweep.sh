@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The Ulysses overlap settings measured against each other in one call: head chunks
-# (PARDIT_ULYSSES_CHUNKS), the multiprocessors left to NCCL (PARDIT_SM_CARVEOUT) and no overlap
-# (PARDIT_OVERLAP=0), Ulysses-2 at 1024^2 and 2048^2 (U4 with the defaults when 4 GPUs are there),
-# then one traced U2 2048^2 run (PARDIT_PROFILE) summarised into DEST.
+# The Ulysses overlap settings measured against each other in one call: the multiprocessors left
+# to NCCL (PARDIT_SM_CARVEOUT) and no overlap (PARDIT_OVERLAP=0), Ulysses-2 at 1024^2 and 2048^2
+# (U4 with the defaults when 4 GPUs are there), then one traced U2 2048^2 run (PARDIT_PROFILE)
+# summarised into DEST. (Its run at d8c6a6fe5a41 also measured head chunks, since removed.)
 #   perf/gpu/ulysses-sweep.sh RESULTS.jsonl DEST
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,11 +16,9 @@ for px in 1024 2048; do
   u="$c --ulysses-degree 2"
   cases=("one-$px|1|-|$c"
          "u2-$px|2|one-$px|$u"
-         "u2-chunks1-$px|2|one-$px|$u|PARDIT_ULYSSES_CHUNKS=1"
          "u2-carveout0-$px|2|one-$px|$u|PARDIT_SM_CARVEOUT=0"
-         "u2-chunks4-$px|2|one-$px|$u|PARDIT_ULYSSES_CHUNKS=4")
-  [ "$px" = 1024 ] && cases+=("u2-chunks1-carveout0-$px|2|one-$px|$u|PARDIT_ULYSSES_CHUNKS=1 PARDIT_SM_CARVEOUT=0"
-                              "u2-no-overlap-$px|2|one-$px|$u|PARDIT_OVERLAP=0")
+         "u2-carveout32-$px|2|one-$px|$u|PARDIT_SM_CARVEOUT=32"
+         "u2-no-overlap-$px|2|one-$px|$u|PARDIT_OVERLAP=0")
   [ "$ngpu" -ge 4 ] && cases+=("u4-$px|4|one-$px|$c --ulysses-degree 4")
   WORK=/tmp/w bash perf/gpu/run-flux.sh "$results" "${cases[@]}"
 done
