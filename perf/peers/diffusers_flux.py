@@ -75,7 +75,11 @@ def image_ids(h, w, device, dtype):  # FluxPipeline._prepare_latent_image_ids
     return ids.reshape(h * w, 3).to(device=device, dtype=dtype)
 
 
-def run_case(model, cfg, mode, height, width, a, device, dtype, commit, gpu_name):
+def timed_loop(model, cfg, height, width, a, device, dtype):
+    """The workload of one case: inputs from seed a.seed (the same on every rank), the FLUX.1-dev
+    scheduler with Flux's dynamic shift, a.warmup warm-up forwards, then a.steps timed steps (CUDA
+    events around transformer + scheduler step, synchronised at each step boundary). Returns the
+    per-step milliseconds, the seconds to the end of the first forward, and the final latents."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     t_case = time.perf_counter()
@@ -130,6 +134,12 @@ def run_case(model, cfg, mode, height, width, a, device, dtype, commit, gpu_name
             ms.append((time.perf_counter() - c0) * 1e3)
     if first_s is None:
         first_s = time.perf_counter() - t_case
+    return ms, first_s, latents
+
+
+def run_case(model, cfg, mode, height, width, a, device, dtype, commit, gpu_name):
+    ms, first_s, latents = timed_loop(model, cfg, height, width, a, device, dtype)
+    cuda = device.type == "cuda"
     if not torch.isfinite(latents).all():
         print(f"# warning: non-finite latents ({mode} {height}x{width})", file=sys.stderr)
 

@@ -43,7 +43,6 @@ os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 os.environ.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
@@ -55,58 +54,9 @@ SCRIPT = "perf/peers/diffusers_flux_ulysses.py"
 
 
 def run_case(model, cfg, mode, height, width, a, device, dtype):
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    t_case = time.perf_counter()
-    g = torch.Generator(device=device).manual_seed(a.seed)  # same seed on every rank: same inputs
-    lh, lw = height // 16, width // 16
-    latents = torch.randn(1, lh * lw, cfg["in_channels"], generator=g, device=device, dtype=dtype)
-    prompt = torch.randn(1, a.text_tokens, cfg["joint_attention_dim"], generator=g, device=device, dtype=dtype)
-    pooled = torch.randn(1, cfg["pooled_projection_dim"], generator=g, device=device, dtype=dtype)
-    txt_ids = torch.zeros(a.text_tokens, 3, device=device, dtype=dtype)
-    img_ids = base.image_ids(lh, lw, device, dtype)
-    guidance = torch.full([1], a.guidance, device=device, dtype=torch.float32)
-
-    sc = base.SCHEDULER_CONFIG
-    sched = FlowMatchEulerDiscreteScheduler(**sc)
-    sigmas = np.linspace(1.0, 1 / a.steps, a.steps)
-    mu = base.calculate_shift(latents.shape[1], sc["base_image_seq_len"], sc["max_image_seq_len"],
-                              sc["base_shift"], sc["max_shift"])
-    sched.set_timesteps(sigmas=sigmas, device=device, mu=mu)
-    timesteps = sched.timesteps
-
-    def forward(x, t):  # the CP hooks shard the inputs and gather proj_out: full-sequence output
-        return model(hidden_states=x, timestep=t.expand(x.shape[0]).to(x.dtype) / 1000, guidance=guidance,
-                     pooled_projections=pooled, encoder_hidden_states=prompt, txt_ids=txt_ids,
-                     img_ids=img_ids, return_dict=False)[0]
-
+    # The CP hooks shard the inputs and gather proj_out: the loop sees full-sequence outputs.
+    ms, first_s, latents = base.timed_loop(model, cfg, height, width, a, device, dtype)
     cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    first_s = None
-    for i in range(a.warmup):
-        forward(latents, timesteps[0])
-        torch.cuda.synchronize() if cuda else None
-        first_s = first_s or time.perf_counter() - t_case
-
-    ms = []
-    for t in timesteps:
-        if cuda:
-            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            e0.record()
-        else:
-            c0 = time.perf_counter()
-        noise = forward(latents, t)
-        latents = sched.step(noise, t, latents, return_dict=False)[0]
-        if cuda:
-            e1.record()
-            e1.synchronize()
-            ms.append(e0.elapsed_time(e1))
-        else:
-            ms.append((time.perf_counter() - c0) * 1e3)
-    if first_s is None:
-        first_s = time.perf_counter() - t_case
     if not torch.isfinite(latents).all():
         print(f"# [rank {a.rank}] warning: non-finite latents ({mode} {height}x{width})", file=sys.stderr)
 
