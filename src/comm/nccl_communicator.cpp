@@ -16,6 +16,7 @@
 
 #include "comm_timer.hpp"
 #include "pardit/comm/checks.hpp"
+#include "pardit/common/env.hpp"
 #include "pardit/runtime/abort.hpp"
 #include "pardit/runtime/watchdog.hpp"
 
@@ -53,10 +54,7 @@ ncclConfig_t nccl_config(bool blocking) {
 
 // The axis communicators are blocking unless PARDIT_NCCL_NONBLOCKING=1 ([Note: NCCL deadlines]).
 bool blocking_axis_communicators() {
-  static const bool blocking = [] {
-    const char* env = std::getenv("PARDIT_NCCL_NONBLOCKING");
-    return !(env && std::string(env) == "1");
-  }();
+  static const bool blocking = !env_is("PARDIT_NCCL_NONBLOCKING", "1");
   return blocking;
 }
 

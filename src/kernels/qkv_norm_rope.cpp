@@ -5,11 +5,10 @@
 #include <fmt/ranges.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <vector>
 
+#include "pardit/common/env.hpp"
 #include "pardit/common/error.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
@@ -48,10 +47,7 @@ bool runs_on(const at::Device& device) {
 
 bool fused_kernels_for(const at::Tensor& t) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
-  static const bool enabled = [] {
-    const char* env = std::getenv("PARDIT_FUSED_KERNELS");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool enabled = !env_is("PARDIT_FUSED_KERNELS", "0");
   return enabled && t.is_cuda();
 #else
   return false;

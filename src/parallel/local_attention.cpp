@@ -1,8 +1,6 @@
 #include <ATen/ATen.h>
 
-#include <cstdlib>
-#include <cstring>
-
+#include "pardit/common/env.hpp"
 #include "pardit/model/attention.hpp"
 
 namespace pardit::model {
@@ -13,12 +11,9 @@ enum class Backend { sdpa, cudnn, flash };
 // PARDIT_ATTENTION=sdpa|cudnn|flash picks the GPU kernel for benchmarks; the default is cuDNN,
 // the fastest on H100/H200 for Flux's shapes (../shared/reference/h200-baseline.md).
 Backend gpu_backend() {
-  static const Backend backend = [] {
-    const char* env = std::getenv("PARDIT_ATTENTION");
-    if (env && !std::strcmp(env, "sdpa")) return Backend::sdpa;
-    if (env && !std::strcmp(env, "flash")) return Backend::flash;
-    return Backend::cudnn;
-  }();
+  static const Backend backend = env_is("PARDIT_ATTENTION", "sdpa")    ? Backend::sdpa
+                                  : env_is("PARDIT_ATTENTION", "flash") ? Backend::flash
+                                                                        : Backend::cudnn;
   return backend;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "pardit/common/env.hpp"
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
@@ -140,10 +141,7 @@ int sm_carveout() {
 }
 
 bool overlap_communication() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("PARDIT_OVERLAP");
-    return !(env && std::string(env) == "0");
-  }();
+  static const bool enabled = !env_is("PARDIT_OVERLAP", "0");
   return enabled;
 }
 
