@@ -137,45 +137,48 @@ def timed_loop(model, cfg, height, width, a, device, dtype):
     return ms, first_s, latents
 
 
-def run_case(model, cfg, mode, height, width, a, device, dtype, commit, gpu_name):
-    ms, first_s, latents = timed_loop(model, cfg, height, width, a, device, dtype)
-    cuda = device.type == "cuda"
-    if not torch.isfinite(latents).all():
-        print(f"# warning: non-finite latents ({mode} {height}x{width})", file=sys.stderr)
-
+def record(a, system, gpus, height, width, dtype, ms, first_s, device, gpu_name, commit, command, note):
+    """One perf/results JSON line (the fields of perf/record_result.py) from a case's per-step ms."""
     med = statistics.median(ms)
     tflop = step_tflop(a.model, height, width, a.text_tokens, 1)
-    cmd = (f"python3 perf/peers/diffusers_flux.py --mode {mode} --height {height} --width {width} "
-           f"--steps {a.steps} --warmup {a.warmup}" + ("" if a.model == "flux-dev" else f" --model {a.model}"))
-    rec = {
-        "system": f"diffusers-{mode}",
+    return {
+        "system": system,
         "model": a.model,
         "height": height,
         "width": width,
         "steps": a.steps,
         "dtype": "bf16" if dtype == torch.bfloat16 else str(dtype).replace("torch.", ""),
-        "gpus": 1,
-        "mesh": "1",
+        "gpus": gpus,
+        "mesh": "1" if gpus == 1 else f"u{gpus}",
         "ms_per_step": round(med, 2),
         "ms_per_step_min": round(min(ms), 2),
         "tflops": round(tflop / (med / 1e3), 1),
         "tflop_per_step": round(tflop, 2),
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else 0.0,
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else 0.0,
         "time_to_first_step_s": round(first_s, 2),
         "gpu": gpu_name,
         "commit": commit,
         "date": datetime.date.today().isoformat(),
-        "command": cmd,
-        "note": (f"diffusers {__import__('diffusers').__version__}, torch {torch.__version__}, "
-                 f"attention {a.attention_note}, {'regional torch.compile (compile_repeated_blocks, fullgraph)' if mode == 'compile' else 'eager'}, "
-                 f"random weights, {a.warmup} warm-up forwards, median of all {a.steps} timed steps"
-                 + ("" if cmd == a.invocation else f"; ran as: {a.invocation}")),
+        "command": command,
+        "note": (f"diffusers {__import__('diffusers').__version__}, torch {torch.__version__}, " + note
+                 + ("" if command == a.invocation else f"; ran as: {a.invocation}")),
     }
-    return rec
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_case(model, cfg, mode, height, width, a, device, dtype, commit, gpu_name):
+    ms, first_s, latents = timed_loop(model, cfg, height, width, a, device, dtype)
+    if not torch.isfinite(latents).all():
+        print(f"# warning: non-finite latents ({mode} {height}x{width})", file=sys.stderr)
+    cmd = (f"python3 perf/peers/diffusers_flux.py --mode {mode} --height {height} --width {width} "
+           f"--steps {a.steps} --warmup {a.warmup}" + ("" if a.model == "flux-dev" else f" --model {a.model}"))
+    note = (f"attention {a.attention_note}, "
+            f"{'regional torch.compile (compile_repeated_blocks, fullgraph)' if mode == 'compile' else 'eager'}, "
+            f"random weights, {a.warmup} warm-up forwards, median of all {a.steps} timed steps")
+    return record(a, f"diffusers-{mode}", 1, height, width, dtype, ms, first_s, device, gpu_name, commit, cmd, note)
+
+
+def add_workload_args(p):
+    """The options that describe the workload, shared by both peers."""
     p.add_argument("--mode", default="eager", help="eager, compile, or a comma list (eager,compile)")
     p.add_argument("--height", type=int, default=1024)
     p.add_argument("--width", type=int, default=1024)
@@ -185,6 +188,11 @@ def main():
     p.add_argument("--text-tokens", type=int, default=512)
     p.add_argument("--guidance", type=float, default=3.5)
     p.add_argument("--seed", type=int, default=0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_workload_args(p)
     p.add_argument("--model", default="flux-dev", choices=sorted(CONFIGS))
     p.add_argument("--device", default="cuda")
     p.add_argument("--out", default="", help="also append the JSON lines to this file")

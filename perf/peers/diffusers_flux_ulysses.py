@@ -31,11 +31,9 @@ code 1 if any case failed. `--model flux-tiny --device cpu` is a smoke test only
 """
 import argparse
 import contextlib
-import datetime
 import json
 import os
 import shlex
-import statistics
 import sys
 import time
 
@@ -56,7 +54,6 @@ SCRIPT = "perf/peers/diffusers_flux_ulysses.py"
 def run_case(model, cfg, mode, height, width, a, device, dtype):
     # The CP hooks shard the inputs and gather proj_out: the loop sees full-sequence outputs.
     ms, first_s, latents = base.timed_loop(model, cfg, height, width, a, device, dtype)
-    cuda = device.type == "cuda"
     if not torch.isfinite(latents).all():
         print(f"# [rank {a.rank}] warning: non-finite latents ({mode} {height}x{width})", file=sys.stderr)
 
@@ -64,55 +61,26 @@ def run_case(model, cfg, mode, height, width, a, device, dtype):
     times = torch.tensor(ms + [first_s], dtype=torch.float64, device=device)
     dist.all_reduce(times, op=dist.ReduceOp.MAX)
     ms, first_s = times[:-1].tolist(), times[-1].item()
-    med = statistics.median(ms)
-    tflop = base.step_tflop(a.model, height, width, a.text_tokens, 1)
     n = a.world
     cmd = (f"torchrun --nproc-per-node {n} {SCRIPT} --mode {mode} --height {height} --width {width} "
            f"--steps {a.steps} --warmup {a.warmup}" + ("" if a.model == "flux-dev" else f" --model {a.model}")
            + ("" if a.attention == a.default_attention else f" --attention {a.attention}")
            + ("" if device.type == "cuda" else f" --device {device.type}"))
-    return {
-        "system": f"diffusers-ulysses{n}-{mode}",
-        "model": a.model,
-        "height": height,
-        "width": width,
-        "steps": a.steps,
-        "dtype": "bf16" if dtype == torch.bfloat16 else str(dtype).replace("torch.", ""),
-        "gpus": n,
-        "mesh": f"u{n}",
-        "ms_per_step": round(med, 2),
-        "ms_per_step_min": round(min(ms), 2),
-        "tflops": round(tflop / (med / 1e3), 1),
-        "tflop_per_step": round(tflop, 2),
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else 0.0,
-        "time_to_first_step_s": round(first_s, 2),
-        "gpu": a.gpu_name,
-        "commit": a.commit,
-        "date": datetime.date.today().isoformat(),
-        "command": cmd,
-        "note": (f"diffusers {__import__('diffusers').__version__}, torch {torch.__version__}, diffusers Ulysses "
-                 f"context parallelism over {n} ranks (enable_parallelism(ContextParallelConfig(ulysses_degree={n})), "
-                 f"{dist.get_backend()}), attention {a.attention_note}, "
-                 + (f"regional torch.compile (compile_repeated_blocks, fullgraph={a.fullgraph}"
-                    + ("" if a.fullgraph else f": fullgraph=True failed: {a.fullgraph_error}") + ")"
-                    if mode == "compile" else "eager")
-                 + f", random weights (seed {a.seed}, broadcast from rank 0), {a.warmup} warm-up forwards, per-step "
-                 f"time = max over ranks of each step's time, median of all {a.steps} timed steps; peak memory of "
-                 f"rank 0" + ("" if cmd == a.invocation else f"; ran as: {a.invocation}")),
-    }
+    note = (f"diffusers Ulysses context parallelism over {n} ranks "
+            f"(enable_parallelism(ContextParallelConfig(ulysses_degree={n})), {dist.get_backend()}), "
+            f"attention {a.attention_note}, "
+            + (f"regional torch.compile (compile_repeated_blocks, fullgraph={a.fullgraph}"
+               + ("" if a.fullgraph else f": fullgraph=True failed: {a.fullgraph_error}") + ")"
+               if mode == "compile" else "eager")
+            + f", random weights (seed {a.seed}, broadcast from rank 0), {a.warmup} warm-up forwards, per-step "
+            f"time = max over ranks of each step's time, median of all {a.steps} timed steps; peak memory of rank 0")
+    return base.record(a, f"diffusers-ulysses{n}-{mode}", n, height, width, dtype, ms, first_s, device, a.gpu_name,
+                       a.commit, cmd, note)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", default="eager", help="eager, compile, or a comma list (eager,compile)")
-    p.add_argument("--height", type=int, default=1024)
-    p.add_argument("--width", type=int, default=1024)
-    p.add_argument("--sizes", default="", help="comma list of HxW (e.g. 1024x1024,2048x2048); overrides --height/--width")
-    p.add_argument("--steps", type=int, default=28)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--text-tokens", type=int, default=512)
-    p.add_argument("--guidance", type=float, default=3.5)
-    p.add_argument("--seed", type=int, default=0)
+    base.add_workload_args(p)
     p.add_argument("--model", default="flux-dev", choices=sorted(base.CONFIGS))
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"], help="cuda (NCCL) or cpu (gloo, smoke test)")
     p.add_argument("--attention", default="", choices=["", "_native_cudnn", "native"],
