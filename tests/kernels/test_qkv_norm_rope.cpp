@@ -80,7 +80,7 @@ TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
 
 INSTANTIATE_TEST_SUITE_P(DtypesAndHeadSizes, QkvNormRope,
                          ::testing::Combine(::testing::Values(at::kBFloat16, at::kHalf, at::kFloat),
-                                            ::testing::Values<int64_t>(16, 64, 128, 256)));
+                                            ::testing::Values<int64_t>(16, 64, 96, 128, 256)));
 
 // Heads in G groups ([G, B, S, 3, H/G, D], Ulysses' send layout): the same values as one group,
 // re-arranged.
@@ -135,6 +135,28 @@ TEST(QkvNormRopeInPlace, EqualsOutOfPlace) {
   EXPECT_TRUE(at::equal(packed.view({rows, 3, H, D}).select(1, 2).cpu(), v_before.cpu()));
   // Sharing memory any other way would race: refused.
   EXPECT_THROW(qkv_norm_rope(packed.narrow(1, 0, s_txt), wq_t, wk_t, 1e-6, 1e-6, cos, sin, out, 1), Error);
+}
+
+// Data aligned to a pair of elements but not to 16 bytes takes the kernel's pair-wise path: the
+// same values as the 16-byte path up to the order of the sum of squares.
+TEST(QkvNormRopePairAligned, MatchesWidePath) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const int64_t H = 3, D = 128, S = 19, n = S * 3 * H * D;
+  at::manual_seed(17);
+  auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor storage = at::randn({n + 2}, gpu);
+  at::Tensor shifted = storage.narrow(0, 2, n).view({1, S, 3 * H * D});  // 4-byte aligned only
+  at::Tensor wq = (1 + 0.2 * at::randn({D})).to(gpu), wk = (1 + 0.2 * at::randn({D})).to(gpu);
+  at::Tensor ids = at::zeros({S, 3});
+  ids.select(1, 2).copy_(at::arange(S));
+  model::RotaryTable rope = model::rotary_table(ids, {32, 48, 48}, 10000.0);
+  at::Tensor cos = rope.cos.cuda(), sin = rope.sin.cuda();
+  at::Tensor pair = at::empty({1, 1, S, 3, H, D}, gpu), wide = at::empty({1, 1, S, 3, H, D}, gpu);
+  qkv_norm_rope(shifted, wq, wk, 1e-6, 1e-6, cos, sin, pair, 0);
+  qkv_norm_rope(shifted.clone(), wq, wk, 1e-6, 1e-6, cos, sin, wide, 0);
+  at::Tensor a = pair.cpu().to(at::kDouble), b = wide.cpu().to(at::kDouble);
+  EXPECT_LE(((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>(), 1e-2);  // one bf16 rounding
+  EXPECT_TRUE(at::equal(pair.select(3, 2).cpu(), wide.select(3, 2).cpu()));      // v bit for bit
 }
 
 TEST(QkvNormRopeChecks, RefusesMismatchedShapes) {
