@@ -3,6 +3,7 @@
 PREFIX.rank<R>.json; see docs/performance.md).
 
     python3 perf/profile_summary.py TRACE.json [--top 25] [--json OUT.json]
+    python3 perf/profile_summary.py --ranks PREFIX.rank0.json PREFIX.rank1.json ...
 
 Prints, for the traced step:
 - the window (first kernel start to last kernel end), the time some kernel ran (busy) and idle gaps;
@@ -10,6 +11,13 @@ Prints, for the traced step:
   copies, other), and how much of NCCL's time ran beside other kernels (overlapped) or alone;
 - the operations with the most kernel time, grouped by LibTorch op and input shapes, with the
   achieved TFLOP/s of matrix products and attention.
+
+With --ranks (the traces of one step on every rank of one host, whose timestamps share the host
+clock), the NCCL kernels are matched in order across ranks (every rank launches the same
+sequence) and each rank's NCCL time is split into waiting (its kernel ran, but some peer's had not
+started yet) and moving (after the last peer's kernel started); `last` counts how often a rank
+was the one the others waited for. Much waiting means the ranks reach the exchange at different
+times (imbalance, host delays), not slow links.
 """
 import argparse
 import collections
@@ -144,6 +152,42 @@ def summarize(trace, top=25):
     return out
 
 
+def nccl_kernels(trace):
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    return sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("ph") == "X" and e.get("cat") == "kernel" and category(e["name"], e["cat"]) == "nccl")
+
+
+def compare_ranks(traces):
+    """Waiting and moving time of each rank's NCCL kernels, matched in launch order across ranks."""
+    per_rank = [nccl_kernels(t) for t in traces]
+    n = min(len(k) for k in per_rank)
+    out = {"matched": n, "counts": [len(k) for k in per_rank],
+           "ranks": [{"nccl_ms": 0.0, "waiting_ms": 0.0, "moving_ms": 0.0, "last": 0} for _ in traces]}
+    for i in range(n):
+        starts = [k[i][0] for k in per_rank]
+        latest = max(starts)
+        out["ranks"][starts.index(latest)]["last"] += 1
+        for r, k in enumerate(per_rank):
+            s, e = k[i]
+            wait = min(max(latest - s, 0.0), e - s)
+            rec = out["ranks"][r]
+            rec["nccl_ms"] += (e - s) / 1e3
+            rec["waiting_ms"] += wait / 1e3
+            rec["moving_ms"] += (e - s - wait) / 1e3
+    for rec in out["ranks"]:
+        for key in ("nccl_ms", "waiting_ms", "moving_ms"):
+            rec[key] = round(rec[key], 3)
+    return out
+
+
+def print_ranks(c, paths):
+    print(f"# NCCL kernels matched across {len(paths)} ranks: {c['matched']} (per rank {c['counts']})")
+    print("# %-40s %10s %10s %10s %6s" % ("trace", "nccl ms", "waiting", "moving", "last"))
+    for path, r in zip(paths, c["ranks"]):
+        print("  %-40s %10.3f %10.3f %10.3f %6d" % (path[-40:], r["nccl_ms"], r["waiting_ms"], r["moving_ms"], r["last"]))
+
+
 def print_summary(s, title):
     print(f"# {title}")
     if not s.get("kernels"):
@@ -169,7 +213,19 @@ def main():
     p.add_argument("traces", nargs="+")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--json", default="", help="also write the summaries as JSON here")
+    p.add_argument("--ranks", action="store_true", help="compare the NCCL kernels of one step's traces across ranks")
     a = p.parse_args()
+    if a.ranks:
+        traces = []
+        for path in a.traces:
+            with open(path) as f:
+                traces.append(json.load(f))
+        c = compare_ranks(traces)
+        print_ranks(c, a.traces)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(c, f, indent=1)
+        return 0
     summaries = {}
     for path in a.traces:
         with open(path) as f:

@@ -61,6 +61,24 @@ class SyntheticTrace(unittest.TestCase):
         self.assertAlmostEqual(rows["aten::_scaled_dot_product_cudnn_attention"]["tflops"], att, delta=0.1)
 
 
+class RankComparison(unittest.TestCase):
+    def test_waiting_and_moving(self):
+        nccl = "ncclDevKernel_SendRecv(ncclDevKernelArgsStorage<4096ul>)"
+        # Exchange 1: rank 0 starts at 100, rank 1 at 130, both end at 160 -> rank 0 waits 30, moves 30.
+        # Exchange 2: rank 1 starts first (300), rank 0 at 310, both end at 330.
+        r0 = {"traceEvents": [kernel("gemm_a", 0, 100, 1), kernel(nccl, 100, 60, 2, 9), kernel(nccl, 310, 20, 3, 9)]}
+        r1 = {"traceEvents": [kernel(nccl, 130, 30, 2, 9), kernel("gemm_b", 200, 90, 4), kernel(nccl, 300, 30, 3, 9)]}
+        c = profile_summary.compare_ranks([r0, r1])
+        self.assertEqual(c["matched"], 2)
+        a, b = c["ranks"]
+        self.assertAlmostEqual(a["nccl_ms"], 0.080)
+        self.assertAlmostEqual(a["waiting_ms"], 0.030)
+        self.assertAlmostEqual(a["moving_ms"], 0.050)
+        self.assertAlmostEqual(b["waiting_ms"], 0.010)
+        self.assertAlmostEqual(b["moving_ms"], 0.050)
+        self.assertEqual((a["last"], b["last"]), (1, 1))
+
+
 @unittest.skipUnless(os.environ.get("PARDIT"), "PARDIT (the pardit binary) not set")
 class CpuRunTrace(unittest.TestCase):
     def run_pardit(self, tmp, **env):
