@@ -23,10 +23,10 @@ class FiniteCheckingPredictor final : public pipeline::NoisePredictor {
   FiniteCheckingPredictor(pipeline::NoisePredictor& inner, const io::RunConfig& config)
       : inner_(inner), config_(config) {}
   void set_prompt(int64_t prompt) { prompt_ = prompt; }
-  void begin_request() override {
+  void begin_request(const pipeline::RequestPlan& plan) override {
     step_ = 0;
     finite_ = input_ = at::Tensor();
-    inner_.begin_request();
+    inner_.begin_request(plan);
   }
   at::Tensor predict(const pipeline::StepInputs& in) override;
   // Throws if the last prediction's flag says NaN/Inf. Call at the step boundary.

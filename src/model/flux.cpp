@@ -6,6 +6,16 @@
 
 namespace pardit::model {
 
+template <typename Self, typename Fn>
+void FluxTransformer::for_each_modulation(Self& self, Fn&& fn) {
+  for (auto& b : self.transformer_blocks) {
+    fn(b.norm1);
+    fn(b.norm1_context);
+  }
+  for (auto& b : self.single_transformer_blocks) fn(b.norm);
+  fn(self.norm_out);
+}
+
 FluxTransformer::FluxTransformer(FluxConfig config) : config_(std::move(config)) {
   config_.validate();
   const int64_t dim = config_.inner_dim();
@@ -20,23 +30,45 @@ FluxTransformer::FluxTransformer(FluxConfig config) : config_(std::move(config))
     single_transformer_blocks.emplace_back(dim, config_.num_attention_heads, config_.attention_head_dim);
   norm_out = AdaLNModulation(dim, 2);
   proj_out = Linear(dim, config_.patch_size * config_.patch_size * config_.out_channels);
+  int slot = 0;
+  for_each_modulation(*this, [&](AdaLNModulation& m) { m.slot = slot++; });
 }
 
 FluxStreams FluxTransformer::embed(const FluxInputs& in) const {
   const at::ScalarType dtype = x_embedder.weight.scalar_type();
   FluxStreams s;
   s.img = x_embedder.forward(in.hidden_states.to(dtype));
-  // diffusers casts the timestep to the model dtype before scaling by 1000 (bf16 rounding included).
-  at::Tensor t = in.timestep.to(dtype) * 1000;
-  at::Tensor temb = timestep_embedder.forward(timestep_projection(t).to(dtype));
-  if (config_.guidance_embeds) {
-    PARDIT_CHECK(in.guidance.defined(), "model {} needs a guidance value", config_.name);
-    at::Tensor g = in.guidance.to(dtype) * 1000;
-    temb = temb + guidance_embedder.forward(timestep_projection(g).to(dtype));
-  }
-  s.temb = temb + text_embedder.forward(in.pooled_projections.to(dtype));
+  if (in.modulation != nullptr)
+    s.temb = Temb{{}, in.modulation, in.modulation_row, in.hidden_states.size(0)};
+  else
+    s.temb = Temb{conditioning_vectors(in.timestep, in.guidance, in.pooled_projections)};
   s.txt = context_embedder.forward(in.encoder_hidden_states.to(dtype));
   return s;
+}
+
+at::Tensor FluxTransformer::conditioning_vectors(const at::Tensor& timestep, const at::Tensor& guidance,
+                                                 const at::Tensor& pooled) const {
+  const at::ScalarType dtype = x_embedder.weight.scalar_type();
+  // diffusers casts the timestep to the model dtype before scaling by 1000 (bf16 rounding included).
+  at::Tensor t = timestep.to(dtype) * 1000;
+  at::Tensor temb = timestep_embedder.forward(timestep_projection(t).to(dtype));
+  if (config_.guidance_embeds) {
+    PARDIT_CHECK(guidance.defined(), "model {} needs a guidance value", config_.name);
+    at::Tensor g = guidance.to(dtype) * 1000;
+    temb = temb + guidance_embedder.forward(timestep_projection(g).to(dtype));
+  }
+  return temb + text_embedder.forward(pooled.to(dtype));
+}
+
+ModulationTable FluxTransformer::modulation_table(const at::Tensor& temb) const {
+  // temb: [N, dim]. silu(temb) is every layer's input: computed once.
+  const at::Tensor act = at::silu(temb);
+  ModulationTable table;
+  for_each_modulation(*this, [&](const AdaLNModulation& m) {
+    PARDIT_CHECK(static_cast<size_t>(m.slot) == table.layers.size(), "AdaLN modulation slots out of order");
+    table.layers.push_back(m.linear.forward(act));  // [N, chunks * dim]
+  });
+  return table;
 }
 
 void FluxTransformer::double_block(int index, FluxStreams& s, const RotaryTable& rope,
@@ -46,13 +78,13 @@ void FluxTransformer::double_block(int index, FluxStreams& s, const RotaryTable&
   s.img = std::move(img);
 }
 
-at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const at::Tensor& temb,
-                                         const RotaryTable& rope, AttentionStrategy& attention) const {
+at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
+                                         AttentionStrategy& attention) const {
   return single_transformer_blocks.at(index).forward(x, temb, rope, attention,
                                                      static_cast<int>(config_.num_layers) + index);
 }
 
-at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t text_rows, const at::Tensor& temb,
+at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t text_rows, const Temb& temb,
                                       const RotaryTable& rope, AttentionStrategy& attention) const {
   const int doubles = static_cast<int>(transformer_blocks.size());
   if (index >= doubles) return single_block(index - doubles, x, temb, rope, attention);
@@ -61,7 +93,7 @@ at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t te
   return at::cat({s.txt, s.img}, 1);
 }
 
-at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const at::Tensor& temb) const {
+at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const Temb& temb) const {
   auto m = norm_out.forward(temb);  // scale, shift (this order in AdaLayerNormContinuous)
   return proj_out.forward(modulate(layer_norm_no_affine(img), m[1], m[0]));
 }

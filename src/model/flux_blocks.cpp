@@ -164,9 +164,9 @@ FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t h
       ff(dim, 4 * dim), ff_context(dim, 4 * dim) {}
 
 std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor& img, const at::Tensor& txt,
-                                                                const at::Tensor& temb, const RotaryTable& rope,
+                                                                const Temb& temb, const RotaryTable& rope,
                                                                 AttentionStrategy& attention, int layer) const {
-  // img: [B, S_img, dim]  txt: [B, S_txt, dim]  temb: [B, dim]
+  // img: [B, S_img, dim]  txt: [B, S_txt, dim]  temb: B rows
   const int64_t s_txt = txt.size(1), s_img = img.size(1);
   auto m = norm1.forward(temb);          // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
   auto mc = norm1_context.forward(temb);
@@ -199,7 +199,7 @@ FluxSingleTransformerBlock::FluxSingleTransformerBlock(int64_t dim, int64_t head
     : norm(dim, 3), proj_mlp(dim, 4 * dim), proj_out(dim + 4 * dim, dim),
       attn(dim, heads, head_dim, /*joint=*/false) {}
 
-at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
+at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
                                                AttentionStrategy& attention, int layer) const {
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate

@@ -72,12 +72,4 @@ void FeedForward::visit(const std::string& prefix, const ParamVisitor& v) {
   net_2.visit(join_key(prefix, "net.2"), v);
 }
 
-std::vector<at::Tensor> AdaLNModulation::forward(const at::Tensor& temb) const {
-  return linear.forward(at::silu(temb)).chunk(chunks, 1);
-}
-
-void AdaLNModulation::visit(const std::string& prefix, const ParamVisitor& v) {
-  linear.visit(join_key(prefix, "linear"), v);
-}
-
 }  // namespace pardit::model

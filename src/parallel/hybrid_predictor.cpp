@@ -3,6 +3,8 @@
 // groups, and the CFG pair exchanges its conditional/unconditional predictions.
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "hybrid_predictor.hpp"
 
 namespace pardit::parallel {
@@ -25,14 +27,23 @@ HybridPredictor::HybridPredictor(const PredictorSetup& s)
                                      full.slice(s.text_tokens + image_.begin, image_.count));
 }
 
+void HybridPredictor::begin_request(const pipeline::RequestPlan& plan) {
+  // CFG parallel: each rank of the pair runs (and needs the modulation rows of) one branch.
+  const std::vector<int> branches = cfg_.size() == 2 ? std::vector<int>{cfg_.rank()}
+                                    : plan.true_cfg() ? std::vector<int>{0, 1}
+                                                      : std::vector<int>{0};
+  modulation_.begin(model_, plan, branches);
+}
+
 at::Tensor HybridPredictor::forward_slice(const pipeline::StepInputs& in, const at::Tensor& prompt_embeds,
-                                          const at::Tensor& pooled) {
+                                          const at::Tensor& pooled, int branch) {
   model::FluxInputs fi{in.latents.narrow(1, image_.begin, image_.count),
                        prompt_embeds.narrow(1, text_.begin, text_.count),
                        pooled,
                        in.timestep,
                        in.guidance,
                        rope_};
+  modulation_.select(fi, in.step, branch);
   at::Tensor out = model_.forward(fi, attention_).to(at::kFloat);  // [1, image_.count, C]
   return gather_sequence(out);
 }
@@ -55,15 +66,15 @@ at::Tensor HybridPredictor::predict(const pipeline::StepInputs& in) {
   if (cfg_.size() == 2) {
     // CFG parallel: cfg rank 0 runs the conditional pass, rank 1 the unconditional one.
     const bool negative = cfg_.rank() == 1;
-    at::Tensor mine = negative ? forward_slice(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds)
-                               : forward_slice(in, c.prompt_embeds, c.pooled_prompt_embeds);
+    at::Tensor mine = negative ? forward_slice(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds, 1)
+                               : forward_slice(in, c.prompt_embeds, c.pooled_prompt_embeds, 0);
     at::Tensor both = at::empty({2 * mine.size(0), mine.size(1), mine.size(2)}, mine.options());
     cfg_.all_gather(mine.contiguous(), both);
     return pipeline::combine_true_cfg(both.narrow(0, 0, 1), both.narrow(0, 1, 1), in.true_cfg_scale);
   }
-  at::Tensor pos = forward_slice(in, c.prompt_embeds, c.pooled_prompt_embeds);
+  at::Tensor pos = forward_slice(in, c.prompt_embeds, c.pooled_prompt_embeds, 0);
   if (!true_cfg) return pos;
-  at::Tensor neg = forward_slice(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds);
+  at::Tensor neg = forward_slice(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds, 1);
   return pipeline::combine_true_cfg(pos, neg, in.true_cfg_scale);
 }
 

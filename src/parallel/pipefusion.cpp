@@ -83,6 +83,15 @@ PipeFusionPredictor::PipeFusionPredictor(const PredictorSetup& s)
   rope_ = model::rotary_table(ids.to(model_.device()), model_.config().axes_dims_rope, model_.config().rope_theta);
 }
 
+void PipeFusionPredictor::begin_request(const pipeline::RequestPlan& plan) {
+  // Every stage embeds each micro-batch's conditioning itself, so every rank holds the rows of
+  // the branches it runs (one of the pair under CFG parallel).
+  const std::vector<int> branches = cfg_.size() == 2 ? std::vector<int>{cfg_.rank()}
+                                    : plan.true_cfg() ? std::vector<int>{0, 1}
+                                                      : std::vector<int>{0};
+  modulation_.begin(model_, plan, branches);
+}
+
 at::Tensor PipeFusionPredictor::run_branch(const pipeline::StepInputs& in, const at::Tensor& embeds,
                                            const at::Tensor& pooled, int branch, bool synchronous) {
   const int P = pf_.size(), stage = pf_.rank();
@@ -103,12 +112,13 @@ at::Tensor PipeFusionPredictor::run_branch(const pipeline::StepInputs& in, const
 
     model::FluxInputs fi{in.latents.narrow(1, img0, first ? i : 0), embeds.narrow(1, std::min(lo, text_), first ? t : 0),
                          pooled, in.timestep, in.guidance, rope};
+    modulation_.select(fi, in.step, branch);
     model::FluxStreams streams = model_.embed(fi);
     at::Tensor x;
     if (first) {
       x = at::cat({streams.txt, streams.img}, 1);
     } else {
-      x = at::empty({1, slice.count, dim}, streams.temb.options());
+      x = at::empty({1, slice.count, dim}, streams.img.options());
       pf_.recv(x, stage - 1);
     }
     for (int b = block_begin_; b < block_end_; ++b) x = model_.run_block(b, x, t, streams.temb, rope, attention_);
@@ -127,8 +137,8 @@ at::Tensor PipeFusionPredictor::run_branch(const pipeline::StepInputs& in, const
 }
 
 at::Tensor PipeFusionPredictor::predict(const pipeline::StepInputs& in) {
-  const bool synchronous = step_ < warmup_steps_;
-  ++step_;
+  // The first steps of every request (and always its first, before any K/V exist) run synchronously.
+  const bool synchronous = in.step < warmup_steps_;
   const pipeline::Conditioning& c = *in.conditioning;
   if (cfg_.size() == 2) {
     const bool negative = cfg_.rank() == 1;

@@ -36,7 +36,7 @@ class PipeFusionAttention final : public model::AttentionStrategy {
 class PipeFusionPredictor final : public pipeline::NoisePredictor {
  public:
   explicit PipeFusionPredictor(const PredictorSetup& setup);
-  void begin_request() override { step_ = 0; }
+  void begin_request(const pipeline::RequestPlan& plan) override;
   at::Tensor predict(const pipeline::StepInputs& in) override;
 
  private:
@@ -57,7 +57,7 @@ class PipeFusionPredictor final : public pipeline::NoisePredictor {
   int warmup_steps_ = 1;
   std::vector<Rows> patches_;
   model::RotaryTable rope_;  // all rows of [txt ; img]
-  int64_t step_ = 0;
+  pipeline::RequestModulation modulation_;  // rows of the branches this rank runs
 };
 
 }  // namespace pardit::parallel

@@ -19,17 +19,23 @@ ModelPredictor::ModelPredictor(const model::FluxTransformer& model, model::Atten
   rope_ = model::rotary_table(ids.to(model.device()), c.axes_dims_rope, c.rope_theta);
 }
 
-at::Tensor ModelPredictor::forward(const StepInputs& in, const at::Tensor& prompt_embeds, const at::Tensor& pooled) {
+void ModelPredictor::begin_request(const RequestPlan& plan) {
+  modulation_.begin(model_, plan, plan.true_cfg() ? std::vector<int>{0, 1} : std::vector<int>{0});
+}
+
+at::Tensor ModelPredictor::forward(const StepInputs& in, const at::Tensor& prompt_embeds, const at::Tensor& pooled,
+                                   int branch) {
   model::FluxInputs fi{in.latents, prompt_embeds, pooled, in.timestep, in.guidance, rope_};
+  modulation_.select(fi, in.step, branch);
   return model_.forward(fi, attention_).to(at::kFloat);
 }
 
 at::Tensor ModelPredictor::predict(const StepInputs& in) {
   const Conditioning& c = *in.conditioning;
-  at::Tensor pos = forward(in, c.prompt_embeds, c.pooled_prompt_embeds);
+  at::Tensor pos = forward(in, c.prompt_embeds, c.pooled_prompt_embeds, 0);
   if (in.true_cfg_scale <= 1.0) return pos;
   PARDIT_CHECK(c.has_negative(), "true CFG needs negative prompt embeddings");
-  at::Tensor neg = forward(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds);
+  at::Tensor neg = forward(in, c.negative_prompt_embeds, c.negative_pooled_prompt_embeds, 1);
   return combine_true_cfg(pos, neg, in.true_cfg_scale);
 }
 
@@ -66,12 +72,22 @@ DenoiseResult denoise(NoisePredictor& predictor, const Conditioning& conditionin
   in.true_cfg_scale = options.true_cfg() ? options.true_cfg_scale : 1.0;
   if (guidance_embeds) in.guidance = at::full({1}, options.guidance, f32);
 
+  // FluxPipeline feeds t / 1000 with t = sigma * 1000 in float32 (not exactly sigma).
+  RequestPlan plan;
+  plan.timesteps = at::tensor(schedule.timesteps, at::kFloat).to(device) / 1000;
+  plan.guidance = in.guidance;
+  plan.conditioning = &on_device;
+  plan.true_cfg_scale = in.true_cfg_scale;
+  plan.modulation_table = options.modulation_table;
+
   DenoiseResult result;
-  predictor.begin_request();
+  // The request's own work (the modulation table) counts as part of step 0.
+  auto start = std::chrono::steady_clock::now();
+  predictor.begin_request(plan);
   for (int64_t i = 0; i < schedule.steps(); ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    // FluxPipeline feeds t / 1000 with t = sigma * 1000 in float32 (not exactly sigma).
-    in.timestep = at::full({1}, schedule.timesteps[i], f32) / 1000;
+    if (i > 0) start = std::chrono::steady_clock::now();
+    in.step = i;
+    in.timestep = plan.timesteps.narrow(0, i, 1);
     at::Tensor noise_pred = predictor.predict(in);
     const float dt = schedule.sigmas[i + 1] - schedule.sigmas[i];
     in.latents = in.latents + dt * noise_pred;

@@ -2,6 +2,9 @@
 // the single-rank latents, under mpirun with emulated nodes. Flux-tiny-like model, fp32, CPU.
 // Tolerance: |parallel - single| <= 5e-5 + 1e-5 |single| (max |latents| ~ 8; the methods only
 // reorder floating-point sums: attention over permuted keys, log-sum-exp merges).
+// The parallel runs take their AdaLN modulations from the request's table unless a case says
+// per step; the single-rank reference always computes them per step, so every case also
+// checks the table (its rows per CFG branch and per rank) against the per-step path.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
@@ -24,6 +27,7 @@ using namespace pardit;
 
 struct Case {
   int dp, cfg, ring, ulysses, pipefusion = 1, patches = 0, warmup = 3;
+  bool modulation_table = true;  // in the parallel run (SamplingOptions::modulation_table)
   int ranks() const { return dp * cfg * ring * ulysses * pipefusion; }
 };
 
@@ -42,12 +46,14 @@ model::FluxConfig tiny() {
 // 64 x 96 px: 4 x 6 = 24 image tokens; 8 text tokens: divisible by every sequence degree <= 8.
 constexpr int64_t kHeight = 64, kWidth = 96;
 
-at::Tensor run(const model::FluxTransformer& m, pipeline::NoisePredictor& predictor, bool true_cfg) {
+at::Tensor run(const model::FluxTransformer& m, pipeline::NoisePredictor& predictor, bool true_cfg,
+               bool modulation_table) {
   pipeline::SamplingOptions opt;
   opt.height = kHeight;
   opt.width = kWidth;
   opt.steps = 3;
   opt.true_cfg_scale = true_cfg ? 3.0 : 1.0;
+  opt.modulation_table = modulation_table;
   auto cond = pipeline::synthetic_conditioning(7, 0, m.config().text_tokens, m.config().joint_attention_dim,
                                                m.config().pooled_projection_dim, true_cfg);
   auto shape = pipeline::LatentShape::for_image(kHeight, kWidth);
@@ -75,11 +81,11 @@ std::pair<at::Tensor, at::Tensor> run_both(const Case& c) {
   parallel::PredictorSetup setup{&m, &mesh, &groups, session.world_rank(), shape, m.config().text_tokens};
   auto predictor = parallel::make_predictor(setup);
   const bool true_cfg = c.cfg == 2;
-  at::Tensor parallel = run(m, *predictor, true_cfg);
+  at::Tensor parallel = run(m, *predictor, true_cfg, c.modulation_table);
 
   model::LocalAttention local;
   pipeline::ModelPredictor single(m, local, shape, m.config().text_tokens);
-  at::Tensor reference = run(m, single, true_cfg);
+  at::Tensor reference = run(m, single, true_cfg, /*modulation_table=*/false);
   return {parallel, reference};
 }
 
@@ -106,11 +112,15 @@ INSTANTIATE_TEST_SUITE_P(
                       // PipeFusion, synchronous (warm-up >= steps): exact
                       Case{1, 1, 1, 1, 2, 2}, Case{1, 1, 1, 2, 2, 2}, Case{1, 2, 1, 1, 2, 3},
                       Case{2, 1, 1, 1, 2, 2}, Case{1, 1, 1, 1, 4, 4}, Case{1, 2, 1, 2, 2, 2},
-                      Case{1, 1, 1, 2, 4, 2}),
+                      Case{1, 1, 1, 2, 4, 2},
+                      // Modulations per step (PARDIT_MODULATION_TABLE=0) in the parallel run too
+                      Case{1, 2, 1, 1, 1, 0, 3, false}, Case{1, 2, 1, 1, 2, 3, 3, false},
+                      Case{1, 2, 2, 2, 1, 0, 3, false}),
     [](const auto& info) {
       const Case& c = info.param;
       return "dp" + std::to_string(c.dp) + "_cfg" + std::to_string(c.cfg) + "_pf" + std::to_string(c.pipefusion) +
-             "_r" + std::to_string(c.ring) + "_u" + std::to_string(c.ulysses);
+             "_r" + std::to_string(c.ring) + "_u" + std::to_string(c.ulysses) +
+             (c.modulation_table ? "" : "_per_step");
     });
 
 // PipeFusion with warm-up >= steps is synchronous: exact. With fewer warm-up steps, attention

@@ -3,6 +3,9 @@
 // The forward pass is exposed block by block so that parallel strategies can run a block range
 // (PipeFusion) or a token shard (sequence parallel): embed() -> double_block(i) ... ->
 // single_block(j) ... -> final_layer(). forward() chains them for one rank.
+//
+// The AdaLN modulations come from the conditioning vector of the step (embed) or, when the
+// inputs point at a ModulationTable, from its rows (see [Note: modulation table]).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -11,6 +14,7 @@
 
 #include "pardit/model/flux_blocks.hpp"
 #include "pardit/model/flux_config.hpp"
+#include "pardit/model/modulation.hpp"
 
 namespace pardit::model {
 
@@ -22,12 +26,17 @@ struct FluxInputs {
   at::Tensor timestep;               // [B], sigma in (0, 1] (FluxPipeline passes t / 1000)
   at::Tensor guidance;               // [B] guidance scale, flux-dev only; undefined otherwise
   RotaryTable rope;                  // rows for [txt ; img] tokens held here
+  // Optional: this evaluation's AdaLN modulations are rows [modulation_row, modulation_row + B)
+  // of this table, made from the same timestep, guidance and pooled_projections (which are
+  // then not read). Null: computed from them on the spot.
+  const ModulationTable* modulation = nullptr;
+  int64_t modulation_row = 0;
 };
 
 struct FluxStreams {
-  at::Tensor img;   // [B, S_img, dim]
-  at::Tensor txt;   // [B, S_txt, dim]
-  at::Tensor temb;  // [B, dim] conditioning vector
+  at::Tensor img;  // [B, S_img, dim]
+  at::Tensor txt;  // [B, S_txt, dim]
+  Temb temb;       // conditioning of the B rows: the vector [B, dim] or rows of a table
 };
 
 class FluxTransformer {
@@ -36,21 +45,29 @@ class FluxTransformer {
 
   const FluxConfig& config() const { return config_; }
 
-  // Input embeddings and the conditioning vector.
+  // Input embeddings and the conditioning (the vector, unless `in` brings a table).
   FluxStreams embed(const FluxInputs& in) const;
   void double_block(int index, FluxStreams& s, const RotaryTable& rope, AttentionStrategy& attention) const;
   // Single blocks work on the joint sequence x = [txt ; img]: [B, S_txt + S_img, dim].
-  at::Tensor single_block(int index, const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
+  at::Tensor single_block(int index, const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
                           AttentionStrategy& attention) const;
   // Block `index` of all num_blocks() (double blocks first) on the joint sequence
   // x = [txt ; img]: [B, text_rows + S_img, dim] -> same shape. For pipelined stages.
-  at::Tensor run_block(int index, const at::Tensor& x, int64_t text_rows, const at::Tensor& temb,
-                       const RotaryTable& rope, AttentionStrategy& attention) const;
+  at::Tensor run_block(int index, const at::Tensor& x, int64_t text_rows, const Temb& temb, const RotaryTable& rope,
+                       AttentionStrategy& attention) const;
   // AdaLN-continuous norm + projection of the image tokens: [B, S_img, dim] -> [B, S_img, out_channels].
-  at::Tensor final_layer(const at::Tensor& img, const at::Tensor& temb) const;
+  at::Tensor final_layer(const at::Tensor& img, const Temb& temb) const;
 
   // All blocks on the tokens in `in`: returns the noise prediction [B, S_img, out_channels].
   at::Tensor forward(const FluxInputs& in, AttentionStrategy& attention) const;
+
+  // Conditioning vectors of N evaluations (diffusers' temb): timestep [N] (sigma), guidance [N]
+  // (guidance-embedding models; else undefined), pooled [N, pooled_projection_dim]
+  // -> [N, dim] in the model dtype. embed() computes the same for one step's rows.
+  at::Tensor conditioning_vectors(const at::Tensor& timestep, const at::Tensor& guidance,
+                                  const at::Tensor& pooled) const;
+  // Every AdaLN layer's modulation for the rows of temb [N, dim]: one GEMM per layer.
+  ModulationTable modulation_table(const at::Tensor& temb) const;
 
   // After the parameters are bound (bind_weights / init_random call it): fused projections.
   void prepare();
@@ -62,6 +79,11 @@ class FluxTransformer {
   at::Device device() const;
 
  private:
+  // Calls fn(layer) for every AdaLNModulation of `self` in slot order: the double blocks'
+  // norm1 and norm1_context, the single blocks' norm, norm_out.
+  template <typename Self, typename Fn>
+  static void for_each_modulation(Self& self, Fn&& fn);
+
   FluxConfig config_;
   Linear x_embedder, context_embedder;
   MlpEmbedder timestep_embedder, guidance_embedder, text_embedder;  // time_text_embed.*

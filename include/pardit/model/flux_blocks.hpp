@@ -8,6 +8,7 @@
 
 #include "pardit/model/attention.hpp"
 #include "pardit/model/layers.hpp"
+#include "pardit/model/modulation.hpp"
 #include "pardit/model/rope.hpp"
 
 namespace pardit::model {
@@ -51,9 +52,9 @@ struct FluxTransformerBlock {  // double stream: image and text keep separate we
   FluxTransformerBlock() = default;
   FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
-  // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: [B, dim]; rope covers [txt ; img] rows.
-  // Returns (txt, img).
-  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& img, const at::Tensor& txt, const at::Tensor& temb,
+  // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: B rows of conditioning; rope covers
+  // [txt ; img] rows. Returns (txt, img).
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& img, const at::Tensor& txt, const Temb& temb,
                                             const RotaryTable& rope, AttentionStrategy& attention, int layer) const;
   void visit(const std::string& prefix, const ParamVisitor& v);
 };
@@ -67,8 +68,8 @@ struct FluxSingleTransformerBlock {  // single stream over the joint [txt ; img]
   FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
   // x: [B, S_txt + S_img, dim] -> same shape.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const RotaryTable& rope,
-                     AttentionStrategy& attention, int layer) const;
+  at::Tensor forward(const at::Tensor& x, const Temb& temb, const RotaryTable& rope, AttentionStrategy& attention,
+                     int layer) const;
   void visit(const std::string& prefix, const ParamVisitor& v);
 };
 

@@ -76,15 +76,4 @@ struct FeedForward {
   void visit(const std::string& prefix, const ParamVisitor& v);
 };
 
-// AdaLN modulation: `linear(silu(temb))` chunked into `chunks` vectors of width dim.
-// AdaLayerNormZero: 6 (shift/scale/gate for attention, then for MLP); Single: 3; Continuous: 2 (scale, shift).
-struct AdaLNModulation {
-  Linear linear;
-  int64_t chunks = 0;
-  AdaLNModulation() = default;
-  AdaLNModulation(int64_t dim, int64_t n) : linear(dim, n * dim), chunks(n) {}
-  std::vector<at::Tensor> forward(const at::Tensor& temb) const;  // temb: [B, dim] -> chunks x [B, dim]
-  void visit(const std::string& prefix, const ParamVisitor& v);
-};
-
 }  // namespace pardit::model

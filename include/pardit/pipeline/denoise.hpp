@@ -13,6 +13,7 @@
 #include "pardit/model/attention.hpp"
 #include "pardit/model/flux.hpp"
 #include "pardit/pipeline/latents.hpp"
+#include "pardit/pipeline/request_modulation.hpp"
 #include "pardit/pipeline/scheduler.hpp"
 
 namespace pardit::pipeline {
@@ -30,11 +31,27 @@ struct SamplingOptions {
   int64_t height = 1024, width = 1024, steps = 28;
   double guidance = 3.5;        // embedded guidance (flux-dev)
   double true_cfg_scale = 1.0;  // > 1 with negative embeddings: true classifier-free guidance
+  // Every AdaLN modulation of the request computed before the first step (model::ModulationTable);
+  // false: at every step, as before (PARDIT_MODULATION_TABLE=0 makes that the default).
+  bool modulation_table = model::modulation_table_enabled();
+  bool true_cfg() const { return true_cfg_scale > 1.0; }
+};
+
+// What the steps of one request will feed the predictor, known before the first step: lets a
+// predictor do per-request work once (the AdaLN modulation table, [Note: modulation table]).
+struct RequestPlan {
+  at::Tensor timesteps;  // [steps] float32 on the device: step i's StepInputs::timestep is row i
+  at::Tensor guidance;   // [1] float32 or undefined, as StepInputs::guidance
+  const Conditioning* conditioning = nullptr;  // what every step's StepInputs::conditioning points to
+  double true_cfg_scale = 1.0;                 // as StepInputs::true_cfg_scale
+  bool modulation_table = true;                // SamplingOptions::modulation_table
+  int64_t steps() const { return timesteps.size(0); }
   bool true_cfg() const { return true_cfg_scale > 1.0; }
 };
 
 // One step's inputs to the transformer, identical on every rank.
 struct StepInputs {
+  int64_t step = 0;     // index of the step in the request (RequestPlan::timesteps)
   at::Tensor latents;   // [1, S_img, in_channels] float32 on the compute device
   at::Tensor timestep;  // [1] float32, sigma (t / 1000)
   at::Tensor guidance;  // [1] float32 or undefined (model without guidance embedding)
@@ -48,8 +65,9 @@ class NoisePredictor {
   // Guided noise prediction [1, S_img, out_channels] float32 for the whole image, the same on
   // every rank that takes part. Collective over the predictor's ranks.
   virtual at::Tensor predict(const StepInputs& in) = 0;
-  // Called before the first step of every request (PipeFusion counts its warm-up steps from here).
-  virtual void begin_request() {}
+  // Called before the first step of every request, with what its steps will bring (predictors
+  // build the request's modulation table here). Every rank of the predictor calls it.
+  virtual void begin_request(const RequestPlan& plan) = 0;
 };
 
 // The whole model on this rank's tokens with an injected attention strategy; true CFG as two
@@ -58,14 +76,16 @@ class ModelPredictor final : public NoisePredictor {
  public:
   ModelPredictor(const model::FluxTransformer& model, model::AttentionStrategy& attention, const LatentShape& shape,
                  int64_t text_tokens);
+  void begin_request(const RequestPlan& plan) override;
   at::Tensor predict(const StepInputs& in) override;
-  // One pass of the transformer for one set of embeddings.
-  at::Tensor forward(const StepInputs& in, const at::Tensor& prompt_embeds, const at::Tensor& pooled);
+  // One pass of the transformer for one set of embeddings (branch 0: the prompt, 1: the negative prompt).
+  at::Tensor forward(const StepInputs& in, const at::Tensor& prompt_embeds, const at::Tensor& pooled, int branch);
 
  private:
   const model::FluxTransformer& model_;
   model::AttentionStrategy& attention_;
   model::RotaryTable rope_;  // [txt ; img] rows
+  RequestModulation modulation_;
 };
 
 // Guidance formula of FluxPipeline's true CFG: neg + scale * (pos - neg).
