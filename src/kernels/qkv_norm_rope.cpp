@@ -5,10 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <cstdint>
-#include <mutex>
-#include <vector>
 
-#include "pardit/common/env.hpp"
 #include "pardit/common/error.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
@@ -29,41 +26,14 @@ bool pair_aligned(const at::Tensor& t) {
   return reinterpret_cast<std::uintptr_t>(t.const_data_ptr()) % (2 * t.element_size()) == 0;
 }
 
-#ifdef PARDIT_HAVE_CUDA_KERNELS
-bool runs_on(const at::Device& device) {
-  static std::mutex mutex;
-  static std::vector<int> known;  // per device index: -1 unknown, 0 no, 1 yes
-  std::lock_guard<std::mutex> lock(mutex);
-  const auto index = static_cast<size_t>(device.index());
-  if (known.size() <= index) known.resize(index + 1, -1);
-  if (known[index] < 0) {
-    const c10::cuda::CUDAGuard guard(device);
-    known[index] = detail::qkv_norm_rope_runs_on_current_device() ? 1 : 0;
-  }
-  return known[index] == 1;
-}
-#endif
 }  // namespace
-
-bool fused_kernels_for(const at::Tensor& t) {
-#ifdef PARDIT_HAVE_CUDA_KERNELS
-  static const bool enabled = !env_is("PARDIT_FUSED_KERNELS", "0");
-  return enabled && t.is_cuda();
-#else
-  return false;
-#endif
-}
 
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim) {
   const at::ScalarType t = qkv.scalar_type();
   if (!fused_kernels_for(qkv) || !(t == at::kFloat || t == at::kHalf || t == at::kBFloat16) || head_dim % 2 != 0 ||
       head_dim <= 0 || head_dim > 256 || !pair_aligned(qkv))
     return false;
-#ifdef PARDIT_HAVE_CUDA_KERNELS
-  return runs_on(qkv.device());
-#else
-  return false;
-#endif
+  return kernels_run_on(qkv);
 }
 
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,

@@ -180,10 +180,10 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
 
   // Gated residuals, then the modulated MLPs.
-  at::Tensor img_out = gated_residual(img, m[2], img_attn);
-  img_out = gated_residual(img_out, m[5], ff.forward(norm_modulate(img_out, m[3], m[4])));
-  at::Tensor txt_out = gated_residual(txt, mc[2], txt_attn);
-  txt_out = gated_residual(txt_out, mc[5], ff_context.forward(norm_modulate(txt_out, mc[3], mc[4])));
+  auto [img_out, img_n2] = gated_residual_norm_modulate(img, m[2], img_attn, m[3], m[4]);
+  img_out = gated_residual(img_out, m[5], ff.forward(img_n2));
+  auto [txt_out, txt_n2] = gated_residual_norm_modulate(txt, mc[2], txt_attn, mc[3], mc[4]);
+  txt_out = gated_residual(txt_out, mc[5], ff_context.forward(txt_n2));
   return {clip_fp16(txt_out), img_out};
 }
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "pardit/kernels/residual_norm_modulate.hpp"
+
 namespace pardit::model {
 
 at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
@@ -34,6 +36,14 @@ at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at:
 
 at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y) {
   return at::addcmul(x, gate.unsqueeze(1), y);
+}
+
+std::pair<at::Tensor, at::Tensor> gated_residual_norm_modulate(const at::Tensor& x, const at::Tensor& gate,
+                                                               const at::Tensor& y, const at::Tensor& shift,
+                                                               const at::Tensor& scale) {
+  if (kernels::residual_norm_modulate_supports(x, y)) return kernels::residual_norm_modulate(x, gate, y, shift, scale, 1e-6);
+  at::Tensor out = gated_residual(x, gate, y);
+  return {out, norm_modulate(out, shift, scale)};
 }
 
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {

@@ -1,17 +1,15 @@
-// Custom CUDA kernels for the memory-bound work around attention (src/kernels/). Each one has a
-// LibTorch path that computes the same thing; the model uses the kernel when
-// qkv_norm_rope_supports() says so and tests/kernels checks the two agree. PARDIT_FUSED_KERNELS=0 turns the kernels off
-// (benchmarks measure before/after with it).
+// Fused q/k/v preparation for attention (src/kernels/qkv_norm_rope.cu). The model uses it when
+// qkv_norm_rope_supports() says so; its LibTorch path computes the same and tests/kernels checks
+// the two agree.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 
-namespace pardit::kernels {
+#include "pardit/kernels/common.hpp"
 
-// True when this build has the CUDA kernels, the tensor is on a GPU and they are not turned off.
-bool fused_kernels_for(const at::Tensor& t);
+namespace pardit::kernels {
 
 // Whether qkv_norm_rope takes this projection output and head size: fused_kernels_for(qkv), a
 // float32/float16/bfloat16 dtype, an even head_dim of at most 256, data aligned for paired

@@ -7,6 +7,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,6 +52,11 @@ at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tens
 at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale);
 // x + gate[:, None] * y in one kernel (AdaLN-Zero gated residual).
 at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
+// gated_residual(x, gate, y), then norm_modulate of the result: {residual, normalised}. One fused
+// kernel (kernels::residual_norm_modulate) when it takes the tensors, else the two LibTorch ops.
+std::pair<at::Tensor, at::Tensor> gated_residual_norm_modulate(const at::Tensor& x, const at::Tensor& gate,
+                                                               const at::Tensor& y, const at::Tensor& shift,
+                                                               const at::Tensor& scale);
 // gelu_tanh(x W^T + b). On CUDA the GELU runs in the cuBLASLt GEMM epilogue (tanh form, as
 // diffusers' "gelu-approximate"); elsewhere as a separate op (ATen's CPU epilogue is erf-GELU).
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
