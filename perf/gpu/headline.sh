@@ -15,6 +15,15 @@ for px in 1024 2048; do
   [ "$ngpu" -ge 4 ] && cases+=("u4-$px|4|one-$px|$c --ulysses-degree 4")
   WORK=/tmp/w bash perf/gpu/run-flux.sh "$results" "${cases[@]}"
 done
+# The peers need diffusers: from the carried wheels (perf/peers/README.md) when it is not installed.
+if ! python3 -c "import diffusers" 2>/dev/null; then
+  for w in .whl ../.whl; do
+    ls $w/*.whl > /dev/null 2>&1 || continue
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $w/*.whl &&
+      export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    break
+  done
+fi
 echo "### diffusers, regional torch.compile, 1 GPU"
 PYTHONUNBUFFERED=1 timeout "${PEER_TIMEOUT:-300}" python3 perf/peers/diffusers_flux.py --mode compile \
   --sizes 1024x1024,2048x2048 --steps 28 --warmup 3 --out "$results" || echo "# peer FAILED or timed out (rc $?)"
