@@ -4,9 +4,7 @@
 // write into the same buffer: no concatenation; head group g is Ulysses rank g's message, one
 // contiguous block). A few threads per (token, q|k|v, head), 16-byte loads; float arithmetic.
 // No LibTorch headers here: the ATen-facing checks live in qkv_norm_rope.cpp.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+#include "elements.cuh"
 #include "qkv_norm_rope_launch.hpp"
 
 namespace pardit::kernels::detail {
@@ -14,24 +12,6 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kThreads = 256;
-
-__device__ inline float to_float(float x) { return x; }
-__device__ inline float to_float(__half x) { return __half2float(x); }
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T>
-__device__ inline T from_float(float x);
-template <>
-__device__ inline float from_float<float>(float x) { return x; }
-template <>
-__device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-// kVec elements moved as one aligned load or store.
-template <typename T, int kVec>
-struct alignas(sizeof(T) * kVec) Vec {
-  T v[kVec];
-};
 
 // One item = one head of q, k or v of one token, handled by `lanes` neighbouring threads (a power
 // of two, at most a warp), each holding kChunks chunks of kVec elements: kVec is 16 bytes' worth

@@ -4,9 +4,7 @@
 // to the storage type and bias shift): out is rounded before it is normalised. The row stays in
 // registers, so the mean and the variance are two exact passes over it. 16-byte loads and stores.
 // No LibTorch headers here: the ATen-facing checks live in residual_norm_modulate.cpp.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+#include "elements.cuh"
 #include "residual_norm_modulate_launch.hpp"
 
 namespace pardit::kernels::detail {
@@ -14,23 +12,6 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kMaxThreads = 1024;
-
-__device__ inline float to_float(float x) { return x; }
-__device__ inline float to_float(__half x) { return __half2float(x); }
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T>
-__device__ inline T from_float(float x);
-template <>
-__device__ inline float from_float<float>(float x) { return x; }
-template <>
-__device__ inline __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-template <typename T, int kVec>
-struct alignas(sizeof(T) * kVec) Vec {
-  T v[kVec];
-};
 
 // Sum over the block; every thread gets the result. `shared` holds one float per warp.
 __device__ float block_sum(float v, float* shared) {
