@@ -60,6 +60,12 @@ at::Tensor FluxTransformer::conditioning_vectors(const at::Tensor& timestep, con
   return temb + text_embedder.forward(pooled.to(dtype));
 }
 
+int64_t FluxTransformer::modulation_table_bytes(int64_t rows) const {
+  int64_t width = 0;
+  for_each_modulation(*this, [&](const AdaLNModulation& m) { width += m.linear.out_features; });
+  return rows * width * static_cast<int64_t>(c10::elementSize(dtype()));
+}
+
 ModulationTable FluxTransformer::modulation_table(const at::Tensor& temb) const {
   // temb: [N, dim]. silu(temb) is every layer's input: computed once.
   const at::Tensor act = at::silu(temb);

@@ -4,8 +4,10 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "pardit/common/error.hpp"
+#include "pardit/common/log.hpp"
 #include "pardit/pipeline/denoise.hpp"
 
 namespace pardit::pipeline {
@@ -31,6 +33,17 @@ void RequestModulation::begin(const model::FluxTransformer& model, const Request
     pooled_.push_back(p);
   }
   at::Tensor t = at::cat(timesteps);
+  const int64_t bytes = model.modulation_table_bytes(t.size(0));
+  if (bytes > plan.modulation_table_max_bytes) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true))
+      log::warn("the AdaLN modulation table of {} rows would take {:.1f} MiB (limit {:.1f} MiB): modulations are "
+                "computed at every step instead",
+                t.size(0), static_cast<double>(bytes) / (1 << 20),
+                static_cast<double>(plan.modulation_table_max_bytes) / (1 << 20));
+    pooled_.clear();
+    return;
+  }
   at::Tensor guidance;
   if (plan.guidance.defined()) {
     PARDIT_CHECK(plan.guidance.numel() == 1, "one guidance value per request, not {}", plan.guidance.numel());

@@ -173,5 +173,46 @@ TEST(ModulationTable, PlannedRowsConditionTheStep) {
   EXPECT_THROW(predictor.predict(in), Error);
 }
 
+// A table over its size limit is not built: the steps compute their modulations themselves (the
+// step's own timestep conditions it). The size the model reports is what a table takes.
+TEST(ModulationTable, OverSizeLimitComputesPerStep) {
+  model::FluxTransformer m = tiny_model();
+  model::LocalAttention attention;
+  const auto shape = LatentShape::for_image(kHeight, kWidth);
+  const Conditioning c = conditioning(m, 0, false);
+  at::manual_seed(2);
+  StepInputs in;
+  in.step = 1;
+  in.latents = at::randn({1, shape.tokens(), m.config().in_channels});
+  in.guidance = at::full({1}, 3.5f);
+  in.conditioning = &c;
+  RequestPlan plan;
+  plan.timesteps = at::tensor({0.9f, 0.6f, 0.3f});
+  plan.guidance = in.guidance;
+  plan.conditioning = &c;
+  in.timestep = plan.timesteps.narrow(0, 2, 1);  // not step 1's: tells the two paths apart
+
+  ModelPredictor predictor(m, attention, shape, m.config().text_tokens);
+  plan.modulation_table = false;
+  predictor.begin_request(plan);
+  const at::Tensor per_step = predictor.predict(in);
+  plan.modulation_table = true;
+  predictor.begin_request(plan);
+  const at::Tensor from_table = predictor.predict(in);
+  ASSERT_GT(max_abs(from_table - per_step), 1e-2 * max_abs(per_step)) << "the two paths should differ here";
+
+  const int64_t bytes = m.modulation_table_bytes(3);
+  model::ModulationTable table = m.modulation_table(at::randn({3, m.config().inner_dim()}).to(m.dtype()));
+  int64_t built = 0;
+  for (const at::Tensor& layer : table.layers) built += layer.nbytes();
+  EXPECT_EQ(bytes, built);
+  plan.modulation_table_max_bytes = bytes - 1;
+  predictor.begin_request(plan);
+  EXPECT_TRUE(at::equal(predictor.predict(in), per_step));
+  plan.modulation_table_max_bytes = bytes;
+  predictor.begin_request(plan);
+  EXPECT_TRUE(at::equal(predictor.predict(in), from_table));
+}
+
 }  // namespace
 }  // namespace pardit::pipeline

@@ -68,6 +68,8 @@ class FluxTransformer {
                                   const at::Tensor& pooled) const;
   // Every AdaLN layer's modulation for the rows of temb [N, dim]: one GEMM per layer.
   ModulationTable modulation_table(const at::Tensor& temb) const;
+  // The bytes such a table of `rows` rows takes (all layers, model dtype).
+  int64_t modulation_table_bytes(int64_t rows) const;
 
   // After the parameters are bound (bind_weights / init_random call it): fused projections.
   void prepare();

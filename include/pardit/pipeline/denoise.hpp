@@ -45,6 +45,10 @@ struct RequestPlan {
   const Conditioning* conditioning = nullptr;  // what every step's StepInputs::conditioning points to
   double true_cfg_scale = 1.0;                 // as StepInputs::true_cfg_scale
   bool modulation_table = true;                // SamplingOptions::modulation_table
+  // A table larger than this is not built: the request computes its modulations per step, as with
+  // modulation_table false (Flux-dev: about 57 MiB per 28 steps and branch in bf16, so only runs of
+  // thousands of steps or large batches reach the default).
+  int64_t modulation_table_max_bytes = int64_t{4} << 30;
   int64_t steps() const { return timesteps.size(0); }
   bool true_cfg() const { return true_cfg_scale > 1.0; }
 };
