@@ -23,32 +23,38 @@ bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.
 
 int64_t max_dim(const at::Tensor& t) { return 1024 * 4 * (16 / t.element_size()); }
 
+// The kernel reads rows b of gate, shift and scale `stride` elements apart (any stride with one row).
+int64_t modulation_stride(const at::Tensor& m) { return m.dim() == 2 && m.size(0) > 1 ? m.stride(0) : 0; }
+
 }  // namespace
 
-bool residual_norm_modulate_supports(const at::Tensor& x, const at::Tensor& y) {
+bool residual_norm_modulate_supports(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& y,
+                                     const at::Tensor& shift, const at::Tensor& scale) {
   const at::ScalarType t = x.scalar_type();
-  return kernels_run_on(x) && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && x.dim() == 3 &&
-         x.is_contiguous() && (x.size(2) * x.element_size()) % 16 == 0 && x.size(2) <= max_dim(x) && aligned16(x) &&
-         y.sizes() == x.sizes() && y.scalar_type() == t && y.is_contiguous() && aligned16(y) &&
-         y.device() == x.device();
+  if (!(kernels_run_on(x) && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) && x.dim() == 3 &&
+        x.is_contiguous() && (x.size(2) * x.element_size()) % 16 == 0 && x.size(2) <= max_dim(x) && aligned16(x) &&
+        y.sizes() == x.sizes() && y.scalar_type() == t && y.is_contiguous() && aligned16(y) &&
+        y.device() == x.device()))
+    return false;
+  const int64_t stride = modulation_stride(gate);
+  for (const at::Tensor* m : {&gate, &shift, &scale})
+    if (!(m->dim() == 2 && m->size(0) == x.size(0) && m->size(1) == x.size(2) && m->stride(1) == 1 &&
+          modulation_stride(*m) == stride && (stride * m->element_size()) % 16 == 0 && m->scalar_type() == t &&
+          aligned16(*m) && m->device() == x.device()))
+      return false;
+  return true;
 }
 
 std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& x, const at::Tensor& gate,
                                                          const at::Tensor& y, const at::Tensor& shift,
                                                          const at::Tensor& scale, double eps) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
-  PARDIT_CHECK(residual_norm_modulate_supports(x, y),
-               "residual_norm_modulate: rows x [{}] and y [{}] of {} not supported (see residual_norm_modulate_supports)",
-               fmt::join(x.sizes(), ", "), fmt::join(y.sizes(), ", "), c10::toString(x.scalar_type()));
-  const int64_t B = x.size(0), S = x.size(1), C = x.size(2);
-  const int64_t stride = gate.dim() == 2 ? gate.stride(0) : 0;
-  for (const at::Tensor* m : {&gate, &shift, &scale})
-    PARDIT_CHECK(m->dim() == 2 && m->size(0) == B && m->size(1) == C && m->stride(1) == 1 &&
-                     m->stride(0) == stride && m->scalar_type() == x.scalar_type() && aligned16(*m) &&
-                     (stride * m->element_size()) % 16 == 0 && m->device() == x.device(),
-                 "residual_norm_modulate: gate, shift and scale must be [{}, {}] rows with one stride, aligned, of "
-                 "x's dtype",
-                 B, C);
+  PARDIT_CHECK(residual_norm_modulate_supports(x, gate, y, shift, scale),
+               "residual_norm_modulate: x [{}], y [{}] and gate/shift/scale [{}] of {} not supported (see "
+               "residual_norm_modulate_supports)",
+               fmt::join(x.sizes(), ", "), fmt::join(y.sizes(), ", "), fmt::join(gate.sizes(), ", "),
+               c10::toString(x.scalar_type()));
+  const int64_t B = x.size(0), S = x.size(1), C = x.size(2), stride = modulation_stride(gate);
   const c10::cuda::CUDAGuard device_guard(x.device());
   at::Tensor out = at::empty_like(x), normed = at::empty_like(x);
   detail::ElementType type = x.scalar_type() == at::kFloat  ? detail::ElementType::f32

@@ -26,7 +26,7 @@ __device__ float block_sum(float v, float* shared) {
 }
 
 template <typename T, int kChunks>
-__global__ void residual_norm_modulate_kernel(ResidualNormModulateArgs a) {
+__global__ void __launch_bounds__(kMaxThreads) residual_norm_modulate_kernel(ResidualNormModulateArgs a) {
   constexpr int kVec = 16 / sizeof(T);
   using V = Vec<T, kVec>;
   __shared__ float shared[kMaxThreads / kWarp];

@@ -41,7 +41,7 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 std::pair<at::Tensor, at::Tensor> gated_residual_norm_modulate(const at::Tensor& x, const at::Tensor& gate,
                                                                const at::Tensor& y, const at::Tensor& shift,
                                                                const at::Tensor& scale) {
-  if (kernels::residual_norm_modulate_supports(x, y)) return kernels::residual_norm_modulate(x, gate, y, shift, scale, 1e-6);
+  if (kernels::residual_norm_modulate_supports(x, gate, y, shift, scale)) return kernels::residual_norm_modulate(x, gate, y, shift, scale, 1e-6);
   at::Tensor out = gated_residual(x, gate, y);
   return {out, norm_modulate(out, shift, scale)};
 }

@@ -27,6 +27,8 @@ void RequestModulation::begin(const model::FluxTransformer& model, const Request
   for (int branch : branches) {
     const at::Tensor& p = branch == 0 ? c.pooled_prompt_embeds : c.negative_pooled_prompt_embeds;
     PARDIT_CHECK(p.defined(), "true CFG needs negative prompt embeddings");
+    PARDIT_CHECK(pooled_.empty() || p.size(0) == batch_,
+                 "the prompt's and the negative prompt's pooled embeddings have batches {} and {}", batch_, p.size(0));
     batch_ = p.size(0);
     timesteps.push_back(plan.timesteps.repeat_interleave(batch_));
     pooled.push_back(p.repeat({steps_, 1}));
@@ -62,6 +64,8 @@ void RequestModulation::select(model::FluxInputs& in, int64_t step, int branch) 
   PARDIT_CHECK(in.pooled_projections.is_same(pooled_[k]),
                "step {} runs a prompt that begin_request() did not plan for: call it before every request", step);
   PARDIT_CHECK(step >= 0 && step < steps_, "step {} is outside the request's {} planned steps", step, steps_);
+  PARDIT_CHECK(in.hidden_states.size(0) == batch_, "a batch of {} latents for modulation rows planned for {}",
+               in.hidden_states.size(0), batch_);
   in.modulation = &table_;
   in.modulation_row = (static_cast<int64_t>(k) * steps_ + step) * batch_;
 }

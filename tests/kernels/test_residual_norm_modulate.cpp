@@ -31,7 +31,7 @@ TEST_P(ResidualNormModulate, MatchesLibTorchPathOnCpu) {
   at::Tensor x = (at::randn({B, S, C}) * 2 + 0.5).to(gpu), y = (at::randn({B, S, C}) * 3).to(gpu);
   at::Tensor mod = (at::randn({B, 6 * C}) * 0.5).to(gpu);  // as AdaLNModulation's output
   auto m = mod.chunk(6, 1);
-  ASSERT_TRUE(residual_norm_modulate_supports(x, y));
+  ASSERT_TRUE(residual_norm_modulate_supports(x, m[2], y, m[3], m[4]));
   auto [out, normed] = residual_norm_modulate(x, m[2], y, m[3], m[4], 1e-6);
 
   auto d = [](const at::Tensor& t) { return t.cpu().to(at::kDouble); };
@@ -49,7 +49,7 @@ TEST_P(ResidualNormModulate, MatchesLibTorchPathOnCpu) {
 
 INSTANTIATE_TEST_SUITE_P(DtypesAndWidths, ResidualNormModulate,
                          ::testing::Combine(::testing::Values(at::kBFloat16, at::kHalf, at::kFloat),
-                                            ::testing::Values<int64_t>(64, 3072, 12288)));
+                                            ::testing::Values<int64_t>(64, 3072, 12288, 32768)));
 
 // Batch 1 on the model's LibTorch path (gated_residual, then norm_modulate's layer_norm with weight
 // 1 + scale): the same values within one rounding.
@@ -73,15 +73,23 @@ TEST(ResidualNormModulateChecks, RefusesWhatItCannotTake) {
   auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
   at::Tensor x = at::randn({1, 4, 64}, gpu);
   at::Tensor odd = at::randn({1, 4, 60}, gpu), strided = at::randn({1, 4, 128}, gpu).narrow(2, 0, 64);
-  EXPECT_TRUE(residual_norm_modulate_supports(x, x));
-  EXPECT_FALSE(residual_norm_modulate_supports(odd, odd));  // 120 bytes a row
-  EXPECT_FALSE(residual_norm_modulate_supports(x.cpu(), x.cpu()));
-  EXPECT_FALSE(residual_norm_modulate_supports(strided, x));
-  EXPECT_FALSE(residual_norm_modulate_supports(x, strided));
-  EXPECT_FALSE(residual_norm_modulate_supports(x, x.to(at::kHalf)));
-  at::Tensor v = at::randn({1, 64}, gpu);
+  at::Tensor v = at::randn({1, 64}, gpu), odd_v = at::randn({1, 60}, gpu);
+  EXPECT_TRUE(residual_norm_modulate_supports(x, v, x, v, v));
+  EXPECT_FALSE(residual_norm_modulate_supports(odd, odd_v, odd, odd_v, odd_v));  // 120 bytes a row
+  EXPECT_FALSE(residual_norm_modulate_supports(x.cpu(), v.cpu(), x.cpu(), v.cpu(), v.cpu()));
+  EXPECT_FALSE(residual_norm_modulate_supports(strided, v, x, v, v));
+  EXPECT_FALSE(residual_norm_modulate_supports(x, v, strided, v, v));
+  EXPECT_FALSE(residual_norm_modulate_supports(x, v, x.to(at::kHalf), v, v));
+  EXPECT_FALSE(residual_norm_modulate_supports(x, v.to(at::kHalf), x, v, v));           // modulation dtype
+  EXPECT_FALSE(residual_norm_modulate_supports(x, at::randn({2, 64}, gpu), x, v, v));   // gate of batch 2
+  EXPECT_FALSE(residual_norm_modulate_supports(x, v, x, at::randn({1, 64, 2}, gpu).select(2, 0), v));  // strided row
+  EXPECT_FALSE(residual_norm_modulate_supports(at::randn({1, 4, 32776}, gpu), v, x, v, v));  // wider than the kernel
   EXPECT_THROW(residual_norm_modulate(x, v, x.narrow(1, 0, 2), v, v, 1e-6), Error);  // y of another shape
-  EXPECT_THROW(residual_norm_modulate(x, at::randn({2, 64}, gpu), x, v, v, 1e-6), Error);  // gate batch 2
+  // The model's helper takes the LibTorch path for what the kernel refuses.
+  const at::Tensor g = at::randn({1, 64, 2}, gpu).select(2, 0);  // a row with stride 2
+  auto [out, normed] = model::gated_residual_norm_modulate(x, g, x, v, v);
+  EXPECT_TRUE(at::equal(out, model::gated_residual(x, g, x)));
+  EXPECT_TRUE(at::equal(normed, model::norm_modulate(out, v, v)));
 }
 
 }  // namespace

@@ -55,7 +55,8 @@ struct RequestPlan {
 
 // One step's inputs to the transformer, identical on every rank.
 struct StepInputs {
-  int64_t step = 0;     // index of the step in the request (RequestPlan::timesteps)
+  int64_t step = 0;     // index of the step in the request (RequestPlan::timesteps); with a modulation
+                        // table it, not `timestep`, picks the step's modulation rows
   at::Tensor latents;   // [1, S_img, in_channels] float32 on the compute device
   at::Tensor timestep;  // [1] float32, sigma (t / 1000)
   at::Tensor guidance;  // [1] float32 or undefined (model without guidance embedding)
