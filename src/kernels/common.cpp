@@ -1,9 +1,12 @@
 #include "pardit/kernels/common.hpp"
 
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
 #include "pardit/common/env.hpp"
+#include "pardit/common/error.hpp"
+#include "tensor_checks.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
 #include <c10/cuda/CUDAGuard.h>
@@ -42,5 +45,23 @@ bool kernels_run_on(const at::Tensor& t) {
   return false;
 #endif
 }
+
+namespace detail {
+
+ElementType element_type_of(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return ElementType::f32;
+    case at::kHalf: return ElementType::f16;
+    case at::kBFloat16: return ElementType::bf16;
+    default: PARDIT_CHECK(false, "the CUDA kernels take float32, float16 or bfloat16, not {}", c10::toString(t.scalar_type()));
+  }
+  return ElementType::f32;  // not reached
+}
+
+bool aligned_to(const at::Tensor& t, int64_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(t.const_data_ptr()) % static_cast<std::uintptr_t>(bytes) == 0;
+}
+
+}  // namespace detail
 
 }  // namespace pardit::kernels

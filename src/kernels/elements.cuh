@@ -3,6 +3,9 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include "element_type.hpp"
 
 namespace pardit::kernels::detail {
 
@@ -23,5 +26,19 @@ template <typename T, int kVec>
 struct alignas(sizeof(T) * kVec) Vec {
   T v[kVec];
 };
+
+// launch(T{}) with T the device type of `type`: one instantiation per storage type.
+template <typename Launch>
+cudaError_t with_element_type(ElementType type, Launch&& launch) {
+  switch (type) {
+    case ElementType::f32:
+      return launch(float{});
+    case ElementType::f16:
+      return launch(__half{});
+    case ElementType::bf16:
+      return launch(__nv_bfloat16{});
+  }
+  return cudaErrorInvalidValue;
+}
 
 }  // namespace pardit::kernels::detail

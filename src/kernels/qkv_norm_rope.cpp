@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "pardit/common/error.hpp"
+#include "tensor_checks.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
 #include <c10/cuda/CUDAGuard.h>
@@ -22,9 +23,7 @@ std::string shape(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.
 #endif
 
 // Paired loads and stores need each tensor's data aligned to two elements.
-bool pair_aligned(const at::Tensor& t) {
-  return reinterpret_cast<std::uintptr_t>(t.const_data_ptr()) % (2 * t.element_size()) == 0;
-}
+bool pair_aligned(const at::Tensor& t) { return detail::aligned_to(t, 2 * t.element_size()); }
 
 }  // namespace
 
@@ -64,13 +63,7 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
     PARDIT_CHECK(pair_aligned(*t), "qkv_norm_rope: tensor data must be aligned to two elements");
   const c10::cuda::CUDAGuard device_guard(qkv.device());
 
-  detail::ElementType type{};
-  switch (qkv.scalar_type()) {
-    case at::kFloat: type = detail::ElementType::f32; break;
-    case at::kHalf: type = detail::ElementType::f16; break;
-    case at::kBFloat16: type = detail::ElementType::bf16; break;
-    default: PARDIT_CHECK(false, "qkv_norm_rope: dtype {} not supported", c10::toString(qkv.scalar_type()));
-  }
+  const detail::ElementType type = detail::element_type_of(qkv);
   // In place: qkv is exactly out's rows [row_offset, row_offset + S) in one group; any other
   // sharing of memory would race.
   const auto* out_rows = static_cast<const char*>(out.const_data_ptr()) + row_offset * 3 * H * D * out.element_size();

@@ -117,15 +117,7 @@ cudaError_t launch_typed(const QkvNormRopeArgs& a, cudaStream_t stream) {
 }  // namespace
 
 cudaError_t launch_qkv_norm_rope(ElementType type, const QkvNormRopeArgs& args, cudaStream_t stream) {
-  switch (type) {
-    case ElementType::f32:
-      return launch_typed<float>(args, stream);
-    case ElementType::f16:
-      return launch_typed<__half>(args, stream);
-    case ElementType::bf16:
-      return launch_typed<__nv_bfloat16>(args, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(type, [&](auto zero) { return launch_typed<decltype(zero)>(args, stream); });
 }
 
 bool qkv_norm_rope_runs_on_current_device() {

@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
-namespace pardit::kernels::detail {
+#include "element_type.hpp"
 
-enum class ElementType { f32, f16, bf16 };
+namespace pardit::kernels::detail {
 
 struct QkvNormRopeArgs {
   const void* qkv;       // [batch, seq, 3, heads, head_dim], contiguous

@@ -8,6 +8,7 @@
 
 #include "pardit/common/error.hpp"
 #include "pardit/kernels/common.hpp"
+#include "tensor_checks.hpp"
 
 #ifdef PARDIT_HAVE_CUDA_KERNELS
 #include <c10/cuda/CUDAGuard.h>
@@ -19,7 +20,7 @@
 namespace pardit::kernels {
 namespace {
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.const_data_ptr()) % 16 == 0; }
+bool aligned16(const at::Tensor& t) { return detail::aligned_to(t, 16); }
 
 int64_t max_dim(const at::Tensor& t) { return 1024 * 4 * (16 / t.element_size()); }
 
@@ -57,9 +58,7 @@ std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& x, co
   const int64_t B = x.size(0), S = x.size(1), C = x.size(2), stride = modulation_stride(gate);
   const c10::cuda::CUDAGuard device_guard(x.device());
   at::Tensor out = at::empty_like(x), normed = at::empty_like(x);
-  detail::ElementType type = x.scalar_type() == at::kFloat  ? detail::ElementType::f32
-                             : x.scalar_type() == at::kHalf ? detail::ElementType::f16
-                                                            : detail::ElementType::bf16;
+  const detail::ElementType type = detail::element_type_of(x);
   const detail::ResidualNormModulateArgs args{x.const_data_ptr(), y.const_data_ptr(), gate.const_data_ptr(),
                                               shift.const_data_ptr(), scale.const_data_ptr(), out.data_ptr(),
                                               normed.data_ptr(), B, S, C, stride, static_cast<float>(eps)};

@@ -113,15 +113,7 @@ cudaError_t launch_typed(const ResidualNormModulateArgs& a, cudaStream_t stream)
 
 cudaError_t launch_residual_norm_modulate(ElementType type, const ResidualNormModulateArgs& args,
                                           cudaStream_t stream) {
-  switch (type) {
-    case ElementType::f32:
-      return launch_typed<float>(args, stream);
-    case ElementType::f16:
-      return launch_typed<__half>(args, stream);
-    case ElementType::bf16:
-      return launch_typed<__nv_bfloat16>(args, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(type, [&](auto zero) { return launch_typed<decltype(zero)>(args, stream); });
 }
 
 }  // namespace pardit::kernels::detail

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "qkv_norm_rope_launch.hpp"  // ElementType
+#include "element_type.hpp"
 
 namespace pardit::kernels::detail {
 
