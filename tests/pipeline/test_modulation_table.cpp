@@ -136,25 +136,34 @@ TEST(ModulationTable, EachRequestGetsItsOwnTable) {
   expect_latents_close(first_latents, final_latents(m, fresh, first, options(false, true)), "first request");
 }
 
+// Step 1 of a planned 3-step request on the tiny model, ready to predict with a ModelPredictor.
+struct OneStep {
+  model::FluxTransformer m = tiny_model();
+  model::LocalAttention attention;
+  LatentShape shape = LatentShape::for_image(kHeight, kWidth);
+  Conditioning c = conditioning(m, 0, false);
+  StepInputs in;
+  RequestPlan plan;
+  ModelPredictor predictor{m, attention, shape, m.config().text_tokens};
+
+  explicit OneStep(uint64_t seed) {
+    at::manual_seed(seed);
+    in.step = 1;
+    in.latents = at::randn({1, shape.tokens(), m.config().in_channels});
+    in.guidance = at::full({1}, 3.5f);
+    in.conditioning = &c;
+    plan.timesteps = at::tensor({0.9f, 0.6f, 0.3f});
+    plan.guidance = in.guidance;
+    plan.conditioning = &c;
+  }
+};
+
 // The table, not the step's timestep, conditions a step once begin_request() has planned it; a
 // prompt that was not planned is refused rather than run with another prompt's rows.
 TEST(ModulationTable, PlannedRowsConditionTheStep) {
-  model::FluxTransformer m = tiny_model();
-  model::LocalAttention attention;
-  const auto shape = LatentShape::for_image(kHeight, kWidth);
-  const Conditioning c = conditioning(m, 0, false), other = conditioning(m, 1, false);
-  at::manual_seed(1);
-  StepInputs in;
-  in.step = 1;
-  in.latents = at::randn({1, shape.tokens(), m.config().in_channels});
-  in.guidance = at::full({1}, 3.5f);
-  in.conditioning = &c;
-  RequestPlan plan;
-  plan.timesteps = at::tensor({0.9f, 0.6f, 0.3f});
-  plan.guidance = in.guidance;
-  plan.conditioning = &c;
-
-  ModelPredictor predictor(m, attention, shape, m.config().text_tokens);
+  OneStep t(1);
+  auto& [m, attention, shape, c, in, plan, predictor] = t;
+  const Conditioning other = conditioning(m, 1, false);
   plan.modulation_table = false;
   predictor.begin_request(plan);
   in.timestep = plan.timesteps.narrow(0, 1, 1);
@@ -176,23 +185,9 @@ TEST(ModulationTable, PlannedRowsConditionTheStep) {
 // A table over its size limit is not built: the steps compute their modulations themselves (the
 // step's own timestep conditions it). The size the model reports is what a table takes.
 TEST(ModulationTable, OverSizeLimitComputesPerStep) {
-  model::FluxTransformer m = tiny_model();
-  model::LocalAttention attention;
-  const auto shape = LatentShape::for_image(kHeight, kWidth);
-  const Conditioning c = conditioning(m, 0, false);
-  at::manual_seed(2);
-  StepInputs in;
-  in.step = 1;
-  in.latents = at::randn({1, shape.tokens(), m.config().in_channels});
-  in.guidance = at::full({1}, 3.5f);
-  in.conditioning = &c;
-  RequestPlan plan;
-  plan.timesteps = at::tensor({0.9f, 0.6f, 0.3f});
-  plan.guidance = in.guidance;
-  plan.conditioning = &c;
+  OneStep t(2);
+  auto& [m, attention, shape, c, in, plan, predictor] = t;
   in.timestep = plan.timesteps.narrow(0, 2, 1);  // not step 1's: tells the two paths apart
-
-  ModelPredictor predictor(m, attention, shape, m.config().text_tokens);
   plan.modulation_table = false;
   predictor.begin_request(plan);
   const at::Tensor per_step = predictor.predict(in);
