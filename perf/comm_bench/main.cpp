@@ -53,6 +53,7 @@ struct Options {
   int warmup = 5, iters = 20;
   std::string dtype = "bf16";
   std::string json;
+  bool exchange_buffers = false;
 };
 
 // Everything one (op, size) needs: buffers, the operation, and the check.
@@ -64,8 +65,9 @@ struct Case {
 
 class Bench {
  public:
-  Bench(pardit::comm::Communicator& comm, at::ScalarType dtype, at::Device device, bool nccl)
-      : comm_(comm), dtype_(dtype), device_(device), nccl_(nccl), n_(comm.size()), r_(comm.rank()) {}
+  Bench(pardit::comm::Communicator& comm, at::ScalarType dtype, at::Device device, bool nccl, bool exchange_buffers)
+      : comm_(comm), dtype_(dtype), device_(device), nccl_(nccl), exchange_buffers_(exchange_buffers),
+        n_(comm.size()), r_(comm.rank()) {}
 
   Case make(Op op, int64_t count) const {
     Case c{op, count, {}, {}};
@@ -77,6 +79,12 @@ class Bench {
         c.out = at::empty({count}, opt);
         break;
       case Op::all_to_all:
+        if (exchange_buffers_) {  // the communicator's own memory (NCCL: symmetric windows)
+          c.in = comm_.exchange_buffer(0, {count}, dtype_);
+          c.out = comm_.exchange_buffer(1, {count}, dtype_);
+          break;
+        }
+        [[fallthrough]];
       case Op::sendrecv:
         c.in = at::empty({count}, opt);
         c.out = at::empty({count}, opt);
@@ -156,6 +164,7 @@ class Bench {
   at::ScalarType dtype_;
   at::Device device_;
   bool nccl_;
+  bool exchange_buffers_;
   int n_, r_;
 };
 
@@ -179,14 +188,26 @@ int bench_main(pardit::runtime::MpiSession& session, const Options& o) {
   const bool nccl = backend == "nccl";
 
   auto topology = pardit::runtime::gather_topology(session, nccl ? gpu : -1);
-  std::unique_ptr<pardit::comm::Communicator> comm;
+  std::unique_ptr<pardit::comm::Communicator> world, comm;
   at::Device device(at::kCPU);
 #ifdef PARDIT_HAVE_CUDA
   if (nccl) {
-    comm = pardit::comm::NcclCommunicator::world(topology);
+    auto nccl_world = pardit::comm::NcclCommunicator::world(topology);
+    if (o.exchange_buffers) {
+      // As the model's exchanges run: on a communicator split from the world (blocking, with the
+      // CTA policy and windows of [Note: symmetric exchange buffers]).
+      std::vector<int> all(static_cast<size_t>(nccl_world->size()));
+      for (int r = 0; r < nccl_world->size(); ++r) all[static_cast<size_t>(r)] = r;
+      comm = nccl_world->split(all, "bench");
+    } else {
+      comm = std::move(nccl_world);
+    }
+    world = std::move(nccl_world);
     device = at::Device(at::kCUDA, static_cast<at::DeviceIndex>(gpu));
   }
 #endif
+  if (o.exchange_buffers && !nccl)
+    throw pardit::InputError("--exchange-buffers needs the NCCL backend (--backend nccl)");
   if (!comm) comm = pardit::comm::MpiCommunicator::world(topology);
   const int n = comm->size();
 
@@ -201,8 +222,9 @@ int bench_main(pardit::runtime::MpiSession& session, const Options& o) {
     if (!json) throw pardit::InputError(fmt::format("--json: cannot write {}", o.json));
   }
   if (rank == 0) {
-    std::printf("# pardit-comm-bench: backend %s, %d ranks on %d node(s), dtype %s, warmup %d, iters %d\n",
-                backend.c_str(), n, topology.num_nodes(), o.dtype.c_str(), o.warmup, o.iters);
+    std::printf("# pardit-comm-bench: backend %s, %d ranks on %d node(s), dtype %s, warmup %d, iters %d%s\n",
+                backend.c_str(), n, topology.num_nodes(), o.dtype.c_str(), o.warmup, o.iters,
+                o.exchange_buffers ? ", exchange buffers" : "");
     for (int r = 0; r < n; ++r) {
       const auto& info = topology.rank(r);
       std::printf("#   rank %2d on %s pid %d%s\n", r, info.node_name.c_str(), info.pid,
@@ -215,7 +237,7 @@ int bench_main(pardit::runtime::MpiSession& session, const Options& o) {
     std::fflush(stdout);
   }
 
-  Bench bench(*comm, dtype, device, nccl);
+  Bench bench(*comm, dtype, device, nccl, o.exchange_buffers);
   int64_t total_wrong = 0;
   for (Op op : ops) {
     if (op == Op::sendrecv && n < 2) {
@@ -258,9 +280,10 @@ int bench_main(pardit::runtime::MpiSession& session, const Options& o) {
           json << fmt::format(
                       "{{\"system\":\"pardit-comm-bench\",\"backend\":\"{}\",\"op\":\"{}\",\"dtype\":\"{}\","
                       "\"bytes\":{},\"count\":{},\"ranks\":{},\"nodes\":{},\"warmup\":{},\"iters\":{},"
-                      "\"time_us\":{:.3f},\"algbw_gbs\":{:.4f},\"busbw_gbs\":{:.4f},\"wrong\":{}}}\n",
+                      "\"time_us\":{:.3f},\"algbw_gbs\":{:.4f},\"busbw_gbs\":{:.4f},\"wrong\":{},"
+                      "\"exchange_buffers\":{}}}\n",
                       backend, pardit::perf::op_name(op), o.dtype, bytes, count, n, topology.num_nodes(), o.warmup,
-                      o.iters, max_seconds * 1e6, algbw, busbw, all_wrong)
+                      o.iters, max_seconds * 1e6, algbw, busbw, all_wrong, o.exchange_buffers)
                << std::flush;
       }
     }
@@ -292,6 +315,8 @@ int main(int argc, char** argv) {
   app.add_option("--iters,-n", o.iters, "timed iterations per size")->check(CLI::PositiveNumber);
   app.add_option("--dtype", o.dtype, "bf16 | fp32")->check(CLI::IsMember({"bf16", "fp32"}));
   app.add_option("--json", o.json, "write one JSON object per (op, size) to this file (rank 0)");
+  app.add_flag("--exchange-buffers", o.exchange_buffers,
+               "all_to_all between the communicator's exchange buffers (NCCL: symmetric windows, copy engines)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

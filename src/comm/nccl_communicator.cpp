@@ -58,6 +58,30 @@ bool blocking_axis_communicators() {
   return blocking;
 }
 
+// Copy-engine all-to-alls from symmetric windows ([Note: symmetric exchange buffers]).
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+#define PARDIT_NCCL_COPY_ENGINE_ALLTOALL 1
+#endif
+bool symmetric_exchanges() {
+#ifdef PARDIT_NCCL_COPY_ENGINE_ALLTOALL
+  static const bool enabled = !env_is("PARDIT_NCCL_SYMMETRIC", "0");
+  return enabled;
+#else
+  return false;
+#endif
+}
+
+// The first piece's address when the pieces lie back to back in order with one size (one block
+// per peer, as ncclAlltoAll takes them); nullptr otherwise.
+const char* contiguous_blocks(const std::vector<at::Tensor>& pieces) {
+  const auto* base = static_cast<const char*>(pieces.front().const_data_ptr());
+  const size_t bytes = pieces.front().nbytes();
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (pieces[i].nbytes() != bytes || static_cast<const char*>(pieces[i].const_data_ptr()) != base + i * bytes)
+      return nullptr;
+  return base;
+}
+
 runtime::Clock::time_point deadline_from_now() {
   return runtime::Clock::now() + std::chrono::duration_cast<runtime::Clock::duration>(
                                      std::chrono::duration<double>(runtime::comm_timeout_seconds()));
@@ -127,6 +151,10 @@ CudaEvent::CudaEvent() { CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventD
 
 CudaEvent::~CudaEvent() {
   if (event_ != nullptr) cudaEventDestroy(event_);
+}
+
+NcclCommunicator::SymmetricMemory::~SymmetricMemory() {
+  if (ptr != nullptr) ncclMemFree(ptr);
 }
 
 NcclCommHandle::~NcclCommHandle() {
@@ -199,6 +227,11 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   MpiCommHandle diag_handle(diag);
   ncclComm_t comm = nullptr;
   ncclConfig_t config = nccl_config(blocking_axis_communicators());
+  // Windows are registered by blocking calls: only on blocking communicators.
+  const bool symmetric = symmetric_exchanges() && blocking_axis_communicators();
+#ifdef PARDIT_NCCL_COPY_ENGINE_ALLTOALL
+  if (symmetric) config.CTAPolicy = NCCL_CTA_POLICY_ZERO;
+#endif
   {
     mark_host_call("ncclCommSplit", sequence_);  // a blocking split waits for the group's members
     const HostCall call(this);
@@ -210,8 +243,62 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   NCCL_CHECK(ncclCommCount(comm, &count));
   PARDIT_CHECK(count == static_cast<int>(world_ranks.size()), "ncclCommSplit for {} gave {} ranks, expected {}", name,
                count, world_ranks.size());
-  return std::unique_ptr<NcclCommunicator>(
+  std::unique_ptr<NcclCommunicator> child(
       new NcclCommunicator(comm, std::move(diag_handle), std::move(name), std::move(world_ranks), key, topology_, device_));
+  child->symmetric_ = symmetric;
+  return child;
+}
+
+at::Tensor NcclCommunicator::exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype) {
+  const auto options = at::TensorOptions().dtype(dtype).device(at::kCUDA, static_cast<c10::DeviceIndex>(device_));
+  if (!symmetric_) return at::empty(sizes, options);
+  PARDIT_CHECK(slot >= 0 && slot < 64, "exchange_buffer on {}: slot {} outside 0..63", describe_group(), slot);
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * c10::elementSize(dtype);
+  if (slots_.size() <= static_cast<size_t>(slot)) slots_.resize(static_cast<size_t>(slot) + 1, nullptr);
+  SymmetricMemory*& current = slots_[static_cast<size_t>(slot)];
+  if (current == nullptr || current->bytes < bytes) {
+#ifdef PARDIT_NCCL_COPY_ENGINE_ALLTOALL
+    // Whole 2 MiB pages (cuMem's granularity; windows need NCCL_WIN_REQUIRED_ALIGNMENT). The old
+    // window stays registered: work queued on it may still be running.
+    constexpr size_t page = size_t{2} << 20;
+    auto memory = std::make_unique<SymmetricMemory>();
+    memory->bytes = std::max(page, (bytes + page - 1) / page * page);
+    NCCL_CHECK(ncclMemAlloc(&memory->ptr, memory->bytes));
+    ncclWindow_t window = nullptr;
+    {
+      mark_host_call("ncclCommWindowRegister", sequence_);  // waits for the group's members
+      const HostCall call(this);
+      NCCL_CHECK(ncclCommWindowRegister(comm_.get(), memory->ptr, memory->bytes, &window, NCCL_WIN_COLL_SYMMETRIC));
+    }
+    current = memory.get();
+    windows_.push_back(std::move(memory));
+#endif
+  }
+  return at::from_blob(current->ptr, sizes, options);
+}
+
+bool NcclCommunicator::in_window(const void* ptr, size_t bytes) const {
+  const auto* p = static_cast<const char*>(ptr);
+  for (const auto& w : windows_) {
+    const auto* base = static_cast<const char*>(w->ptr);
+    if (p >= base && p + bytes <= base + w->bytes) return true;
+  }
+  return false;
+}
+
+// One ncclAlltoAll of `block` bytes per peer when both sides lie in symmetric windows (the copy
+// engines move it); false otherwise, and nothing is enqueued.
+bool NcclCommunicator::enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block) {
+#ifdef PARDIT_NCCL_COPY_ENGINE_ALLTOALL
+  const size_t total = block * static_cast<size_t>(size());
+  if (!symmetric_ || send == nullptr || recv == nullptr || !in_window(send, total) || !in_window(recv, total))
+    return false;
+  NCCL_CHECK(ncclAlltoAll(send, recv, block, ncclUint8, comm_.get(), stream_.get()));
+  return true;
+#else
+  (void)send, (void)recv, (void)block;
+  return false;
+#endif
 }
 
 void NcclCommunicator::abort() {
@@ -319,12 +406,14 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
   const auto* src = static_cast<const char*>(in.data_ptr());
   auto* dst = static_cast<char*>(out.data_ptr());
   // Equal splits as one group of sends and receives (bytes as ncclUint8: dtype-agnostic).
-  NCCL_CHECK(ncclGroupStart());
-  for (int peer = 0; peer < size(); ++peer) {
-    NCCL_CHECK(ncclSend(src + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
-    NCCL_CHECK(ncclRecv(dst + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
+  if (!enqueue_symmetric_all_to_all(src, dst, block_nbytes)) {
+    NCCL_CHECK(ncclGroupStart());
+    for (int peer = 0; peer < size(); ++peer) {
+      NCCL_CHECK(ncclSend(src + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
+      NCCL_CHECK(ncclRecv(dst + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
+    }
+    NCCL_CHECK(ncclGroupEnd());
   }
-  NCCL_CHECK(ncclGroupEnd());
   stats_.bytes_sent += static_cast<int64_t>(block_nbytes) * (size() - 1);
   return end("all_to_all", {&in, &out}, order_compute_now);
 }
@@ -336,14 +425,19 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
   for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all");
   const HostCall call = begin("all_to_all", {});
   const size_t per_peer = send.size() / static_cast<size_t>(size());
-  NCCL_CHECK(ncclGroupStart());
-  for (size_t i = 0; i < send.size(); ++i) {
-    const int peer = static_cast<int>(i / per_peer);
-    NCCL_CHECK(ncclSend(send[i].const_data_ptr(), send[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
-    NCCL_CHECK(ncclRecv(recv[i].data_ptr(), recv[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
-    if (peer != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
+  const size_t block = per_peer * send.front().nbytes();
+  if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block)) {
+    stats_.bytes_sent += static_cast<int64_t>(block) * (size() - 1);
+  } else {
+    NCCL_CHECK(ncclGroupStart());
+    for (size_t i = 0; i < send.size(); ++i) {
+      const int peer = static_cast<int>(i / per_peer);
+      NCCL_CHECK(ncclSend(send[i].const_data_ptr(), send[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+      NCCL_CHECK(ncclRecv(recv[i].data_ptr(), recv[i].nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
+      if (peer != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
+    }
+    NCCL_CHECK(ncclGroupEnd());
   }
-  NCCL_CHECK(ncclGroupEnd());
   std::vector<const at::Tensor*> used;
   for (const at::Tensor& t : send) used.push_back(&t);
   for (const at::Tensor& t : recv) used.push_back(&t);

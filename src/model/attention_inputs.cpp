@@ -5,6 +5,10 @@
 
 namespace pardit::model {
 
+at::Tensor AttentionStrategy::input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  return at::empty(sizes, options);
+}
+
 at::Tensor AttentionInputs::part(int which) const {
   at::Tensor t = qkv.select(3, which);  // [G, B, S, H/G, D]
   if (t.size(0) == 1) return t[0];

@@ -79,10 +79,12 @@ struct StreamRows {
   const RMSNorm& norm_k;
 };
 
-// q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in
-// `groups` groups when the fused kernel writes them (the LibTorch path gives one group).
+// q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in the
+// strategy's head groups, in its input buffer, when the fused kernel writes them (the LibTorch
+// path gives one group).
 AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
-                                         const RotaryTable& rope, int64_t groups) {
+                                         const RotaryTable& rope, AttentionStrategy& attention) {
+  const int64_t groups = attention.head_groups();
   const StreamRows& first = *streams.begin();
   const int64_t B = first.x.size(0), heads = first.weight.size(0) / (3 * head_dim), width = 3 * heads * head_dim;
   int64_t rows = 0;
@@ -116,7 +118,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
   std::vector<at::Tensor> projected;
   for (const StreamRows& s : streams) projected.push_back(at::linear(s.x, s.weight, s.bias));
   if (kernel && kernels::qkv_norm_rope_supports(projected[0], head_dim)) {
-    at::Tensor out = at::empty({groups, B, rows, 3, heads / groups, head_dim}, first.x.options());
+    at::Tensor out = attention.input_buffer({groups, B, rows, 3, heads / groups, head_dim}, first.x.options());
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
     int64_t offset = 0;
     size_t i = 0;
@@ -146,17 +148,18 @@ void FluxAttention::fuse() {
   if (joint) fuse_linears({&add_q_proj, &add_k_proj, &add_v_proj}, add_qkv_weight, add_qkv_bias);
 }
 
-AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope, int64_t groups) const {
+AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope,
+                                                AttentionStrategy& attention) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, rope, groups);
+  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, rope, attention);
 }
 
 AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
-                                                      const RotaryTable& rope, int64_t groups) const {
+                                                      const RotaryTable& rope, AttentionStrategy& attention) const {
   PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
   return prepare_attention_inputs({{txt, add_qkv_weight, add_qkv_bias, norm_added_q, norm_added_k},
                                    {img, qkv_weight, qkv_bias, norm_q, norm_k}},
-                                  head_dim, rope, groups);
+                                  head_dim, rope, attention);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)
@@ -174,7 +177,7 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
-  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention.head_groups());
+  const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention);
   at::Tensor o = attention.attend(qkv, layer).flatten(2).to(img.scalar_type());  // [B, S_txt + S_img, H*D]
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
@@ -204,7 +207,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const Temb& 
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
   at::Tensor xn = norm_modulate(x, m[0], m[1]);
-  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention.head_groups());
+  const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention);
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
   // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
   // attention, so its two GEMMs run while a sequence-parallel strategy exchanges q/k/v and then

@@ -12,6 +12,24 @@
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
+namespace {
+
+// The communicator's exchange buffers (Communicator::exchange_buffer) of the two exchanges: a
+// slot is reused by the next attention call, which stream order makes safe (the q/k/v sent and
+// received are consumed by this call's attention, the output's by its gather).
+enum Slot : int { qkv_sent, qkv_received, output_sent, output_received };
+
+at::Tensor exchange_buffer(comm::Communicator& ulysses, Slot slot, at::IntArrayRef sizes,
+                           const at::TensorOptions& options) {
+  if (!ulysses.has_exchange_buffers()) return at::empty(sizes, options);
+  return ulysses.exchange_buffer(slot, sizes, options.dtype().toScalarType());
+}
+
+}  // namespace
+
+at::Tensor UspAttention::input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  return exchange_buffer(ulysses_, qkv_sent, sizes, options);
+}
 
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
   PendingScatter p;
@@ -26,7 +44,7 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
   const int64_t B = p.send_.size(1), S = p.send_.size(2), Hl = p.send_.size(4), D = p.send_.size(5);
   // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
   // side by side per token: one piece per rank (and batch entry), nothing to unpack.
-  p.recv_ = at::empty({B, U * S, 3, Hl, D}, p.send_.options());
+  p.recv_ = exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, p.send_.options());
   std::vector<at::Tensor> send, recv;
   for (int64_t u = 0; u < U; ++u)
     for (int64_t b = 0; b < B; ++b) {
@@ -53,9 +71,16 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
     p.result_ = out;
     return p;
   }
-  p.send_ = out.contiguous();  // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry
+  // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry. Copied into the
+  // communicator's buffer when it has buffers of its own (a copy-engine exchange beats the copy).
+  if (ulysses.has_exchange_buffers()) {
+    p.send_ = exchange_buffer(ulysses, output_sent, out.sizes(), out.options());
+    p.send_.copy_(out);
+  } else {
+    p.send_ = out.contiguous();
+  }
   const int64_t B = p.send_.size(0), S = p.send_.size(1) / U, Hl = p.send_.size(2), D = p.send_.size(3);
-  p.recv_ = at::empty({U, B, S, Hl, D}, p.send_.options());  // block u: head group u of my tokens
+  p.recv_ = exchange_buffer(ulysses, output_received, {U, B, S, Hl, D}, p.send_.options());  // block u: head group u of my tokens
   std::vector<at::Tensor> send, recv;
   for (int64_t u = 0; u < U; ++u)
     for (int64_t b = 0; b < B; ++b) {

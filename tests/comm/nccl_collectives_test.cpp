@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -134,6 +135,51 @@ TEST(NcclCollectives, AllToAllPiecesIntoViews) {
           EXPECT_EQ(got[piece][p * 8 + 1 + i].item<double>(), value(p, c->rank(), piece, i)) << c->name();
         EXPECT_EQ(got[piece][p * 8].item<double>(), -1.0) << "gap overwritten on " << c->name();
       }
+  }
+}
+
+// Exchange buffers ([Note: symmetric exchange buffers]): on a blocking split (where NCCL 2.28
+// gives symmetric windows and copy-engine all-to-alls) the data of the contiguous and the
+// piece-wise all_to_all, a slot that grows, two slots apart, and a mix with ordinary memory.
+TEST(NcclCollectives, ExchangeBuffers) {
+  std::vector<int> all(static_cast<size_t>(world().size()));
+  std::iota(all.begin(), all.end(), 0);
+  auto axis = world().split(all, "ulysses");
+  const int n = axis->size(), me = axis->rank();
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+  if (std::getenv("PARDIT_NCCL_SYMMETRIC") == nullptr) {
+    EXPECT_TRUE(axis->has_exchange_buffers());
+  }
+#endif
+  for (int64_t rows : {int64_t{3}, int64_t{4096}, int64_t{2}}) {  // grows, then fits in the grown window
+    for (auto dtype : {at::kBFloat16, at::kFloat}) {
+      at::Tensor in = axis->exchange_buffer(0, {n * rows, 5, 7}, dtype);
+      at::Tensor out = axis->exchange_buffer(1, {n * rows, 5, 7}, dtype);
+      ASSERT_EQ(in.device(), at::Device(at::kCUDA, device()));
+      ASSERT_NE(in.data_ptr(), out.data_ptr());
+      in.copy_(pattern(me, {n * rows, 5, 7}, dtype));
+      out.fill_(-1);
+      axis->all_to_all(in, out);
+      for (int src = 0; src < n; ++src)
+        EXPECT_TRUE(at::equal(out.narrow(0, src * rows, rows),
+                              pattern(src, {n * rows, 5, 7}, dtype).narrow(0, me * rows, rows)))
+            << rows << " rows from rank " << src;
+      // Ulysses' form: one piece per peer, back to back.
+      std::vector<at::Tensor> send, recv;
+      out.fill_(-1);
+      for (int p = 0; p < n; ++p) {
+        send.push_back(in.narrow(0, p * rows, rows));
+        recv.push_back(out.narrow(0, p * rows, rows));
+      }
+      axis->start_all_to_all(send, recv)->wait();
+      for (int src = 0; src < n; ++src)
+        EXPECT_TRUE(at::equal(out.narrow(0, src * rows, rows),
+                              pattern(src, {n * rows, 5, 7}, dtype).narrow(0, me * rows, rows)));
+      // Ordinary memory on one side: the kernel path, same result.
+      at::Tensor plain = at::full_like(out, -1);
+      axis->all_to_all(in, plain);
+      EXPECT_TRUE(at::equal(plain, out));
+    }
   }
 }
 

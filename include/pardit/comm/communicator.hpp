@@ -84,6 +84,18 @@ class Communicator {
   // Collective.
   virtual void barrier() = 0;
 
+  // Memory for the tensors of an all_to_all, one buffer per `slot` (a small number the caller
+  // chooses per role, e.g. "q/k/v sent"): valid until the communicator is destroyed; a later call
+  // with the same slot may hand out the same memory again, so the caller must be done with the
+  // previous one (stream order suffices). Backends that move data faster between buffers of their
+  // own return such memory (NCCL: symmetric windows, which let NCCL move an all_to_all with the
+  // GPU's copy engines instead of kernels; see [Note: symmetric exchange buffers]); the others
+  // return at::empty. Collective when has_exchange_buffers(): every rank of the group calls with
+  // the same slots and sizes in the same order.
+  virtual at::Tensor exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype);
+  // Whether exchange_buffer() returns memory of the backend's own (worth a copy into it).
+  virtual bool has_exchange_buffers() const { return false; }
+
   int64_t bytes_sent() const { return stats_.bytes_sent; }
   double seconds_in_comm() const { return stats_.seconds_in_comm; }
   const CommStats& stats() const { return stats_; }

@@ -26,6 +26,19 @@
 // every NCCL host call is bounded too: begin() marks it in progress with a deadline, end() clears
 // it, and the watchdog treats a call past its deadline as a stall (diagnosis, then abort_job, whose
 // MPI_Abort ends the blocked thread with the rest of the job).
+//
+// [Note: symmetric exchange buffers]
+// NCCL (2.28 and later) moves an ncclAlltoAll between GPUs of one NVLink domain with the copy
+// engines, starting no kernel, when both buffers lie in symmetric windows (ncclMemAlloc memory
+// registered with NCCL_WIN_COLL_SYMMETRIC on every rank, used at equal offsets) and the
+// communicator's CTA policy is NCCL_CTA_POLICY_ZERO. A kernel-driven exchange competes with the
+// compute it is meant to overlap for the multiprocessors (cuBLAS's persistent GEMMs hold them all);
+// a copy-engine exchange does not. exchange_buffer() hands out such memory, one window per slot,
+// registered when a slot first needs it or outgrows its window (a collective call on a blocking
+// communicator, bounded like every host call); windows stay until the communicator is destroyed,
+// which releases them, and the memory is freed after that. all_to_all and the piece-wise
+// start_all_to_all call ncclAlltoAll whenever the blocks are contiguous (symmetric or not).
+// PARDIT_NCCL_SYMMETRIC=0 turns this off (kernel exchanges, default CTA policy), for measuring.
 #pragma once
 
 #ifdef PARDIT_HAVE_CUDA
@@ -37,6 +50,7 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "pardit/comm/communicator.hpp"
 #include "pardit/comm/cuda_handles.hpp"
@@ -95,6 +109,9 @@ class NcclCommunicator final : public Communicator {
   // Stream-ordered: a zero-byte all-reduce (NCCL has no barrier). Collective.
   void barrier() override;
 
+  at::Tensor exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype) override;
+  bool has_exchange_buffers() const override { return symmetric_; }
+
   cudaStream_t stream() const { return stream_.get(); }
   int device() const { return device_; }
   // Aborts the NCCL communicator (failures only; idempotent, thread-safe).
@@ -133,8 +150,24 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<CudaEvent> end(const char* op, const std::vector<const at::Tensor*>& tensors,
                                  bool order_compute_now);
   std::shared_ptr<CudaEvent> enqueue_all_to_all(const at::Tensor& in, at::Tensor& out, bool order_compute_now);
+  bool enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block);
+  bool in_window(const void* ptr, size_t bytes) const;
   std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]
   std::string members() const;        // "ranks 0,1 on node01,node02"
+
+  // ncclMemAlloc memory of one symmetric window (see [Note: symmetric exchange buffers]); freed by
+  // the destructor, which runs after comm_'s (members are destroyed in reverse order).
+  struct SymmetricMemory {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    SymmetricMemory() = default;
+    SymmetricMemory(const SymmetricMemory&) = delete;
+    SymmetricMemory& operator=(const SymmetricMemory&) = delete;
+    ~SymmetricMemory();
+  };
+  std::vector<std::unique_ptr<SymmetricMemory>> windows_;  // every window registered, in order
+  std::vector<SymmetricMemory*> slots_;                     // the current window of each slot
+  bool symmetric_ = false;
 
   NcclCommHandle comm_;
   MpiCommHandle diag_;  // MPI communicator with the same members, for the stall diagnosis

@@ -52,6 +52,10 @@ class AttentionStrategy {
   virtual ~AttentionStrategy() = default;
   // The head grouping G that attend() takes without re-arranging its inputs (1 unless overridden).
   virtual int64_t head_groups() const { return 1; }
+  // Memory for the next attend()'s AttentionInputs::qkv, which the model's q/k/v kernel writes:
+  // a strategy that sends it from buffers of its own (Ulysses: the communicator's exchange
+  // buffers) returns one, valid until the next call. at::empty unless overridden.
+  virtual at::Tensor input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options);
   // q, k, v of [B, S_local, H, D] each, RoPE applied, in any grouping. Returns [B, S_local, H, D].
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it

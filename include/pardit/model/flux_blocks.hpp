@@ -36,12 +36,12 @@ struct FluxAttention {
   void fuse();
   // Attention inputs q, k, v [B, S, H, D] (RMSNorm on q/k, RoPE of `rope`'s rows applied) of
   // x: [B, S, dim] (image stream / single block), or of a double block's text rows `txt` followed
-  // by its image rows `img`. One fused CUDA kernel writes them into one buffer, heads in `groups`
-  // groups (the strategy's head_groups()), when src/kernels applies; otherwise the LibTorch path
-  // (split, rms_norm, cat, rotary) gives one group.
-  AttentionInputs attention_inputs(const at::Tensor& x, const RotaryTable& rope, int64_t groups = 1) const;
+  // by its image rows `img`, for `attention`. One fused CUDA kernel writes them into one buffer
+  // (the strategy's input_buffer()), heads in the strategy's head_groups(), when src/kernels
+  // applies; otherwise the LibTorch path (split, rms_norm, cat, rotary) gives one group.
+  AttentionInputs attention_inputs(const at::Tensor& x, const RotaryTable& rope, AttentionStrategy& attention) const;
   AttentionInputs joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img, const RotaryTable& rope,
-                                         int64_t groups = 1) const;
+                                         AttentionStrategy& attention) const;
 };
 
 struct FluxTransformerBlock {  // double stream: image and text keep separate weights

@@ -76,6 +76,8 @@ class UspAttention final : public model::AttentionStrategy {
   UspAttention(comm::Communicator& ulysses, comm::Communicator& ring) : ulysses_(ulysses), ring_(ring) {}
   using AttentionStrategy::attend;
   int64_t head_groups() const override { return ulysses_.size(); }
+  // The q/k/v kernel writes straight into the exchange's send buffer (ulysses_exchange_buffer).
+  at::Tensor input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) override;
   at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:
