@@ -17,6 +17,7 @@
 #include "comm_timer.hpp"
 #include "pardit/comm/checks.hpp"
 #include "pardit/common/env.hpp"
+#include "pardit/common/log.hpp"
 #include "pardit/runtime/abort.hpp"
 #include "pardit/runtime/watchdog.hpp"
 
@@ -286,13 +287,19 @@ bool NcclCommunicator::in_window(const void* ptr, size_t bytes) const {
   return false;
 }
 
-// One ncclAlltoAll of `block` bytes per peer when both sides lie in symmetric windows (the copy
-// engines move it); false otherwise, and nothing is enqueued.
-bool NcclCommunicator::enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block) {
+bool NcclCommunicator::enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block, bool touches_window) {
+  if (!touches_window) return false;
 #ifdef PARDIT_NCCL_COPY_ENGINE_ALLTOALL
   const size_t total = block * static_cast<size_t>(size());
-  if (!symmetric_ || send == nullptr || recv == nullptr || !in_window(send, total) || !in_window(recv, total))
-    return false;
+  PARDIT_CHECK(send != nullptr && recv != nullptr && in_window(send, total) && in_window(recv, total),
+               "all_to_all on {}: part of it lies in exchange buffers (exchange_buffer()) and part does not, or "
+               "its blocks are not back to back; NCCL mis-delivers such a mix: take all of it from exchange "
+               "buffers, one block per peer in order, or none of it",
+               describe_group());
+  if (!announced_symmetric_) {
+    log::info("{}: all_to_all between symmetric windows (ncclAlltoAll on the copy engines)", describe_group());
+    announced_symmetric_ = true;
+  }
   NCCL_CHECK(ncclAlltoAll(send, recv, block, ncclUint8, comm_.get(), stream_.get()));
   return true;
 #else
@@ -406,7 +413,8 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
   const auto* src = static_cast<const char*>(in.data_ptr());
   auto* dst = static_cast<char*>(out.data_ptr());
   // Equal splits as one group of sends and receives (bytes as ncclUint8: dtype-agnostic).
-  if (!enqueue_symmetric_all_to_all(src, dst, block_nbytes)) {
+  const size_t total = block_nbytes * static_cast<size_t>(size());
+  if (!enqueue_symmetric_all_to_all(src, dst, block_nbytes, in_window(src, total) || in_window(dst, total))) {
     NCCL_CHECK(ncclGroupStart());
     for (int peer = 0; peer < size(); ++peer) {
       NCCL_CHECK(ncclSend(src + peer * block_nbytes, block_nbytes, ncclUint8, peer, comm_.get(), stream_.get()));
@@ -426,7 +434,12 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
   const HostCall call = begin("all_to_all", {});
   const size_t per_peer = send.size() / static_cast<size_t>(size());
   const size_t block = per_peer * send.front().nbytes();
-  if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block)) {
+  bool touches_window = false;
+  for (size_t i = 0; i < send.size(); ++i)
+    touches_window = touches_window || in_window(send[i].const_data_ptr(), send[i].nbytes()) ||
+                     in_window(recv[i].const_data_ptr(), recv[i].nbytes());
+  if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block,
+                                   touches_window)) {
     stats_.bytes_sent += static_cast<int64_t>(block) * (size() - 1);
   } else {
     NCCL_CHECK(ncclGroupStart());

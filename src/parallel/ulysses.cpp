@@ -16,18 +16,33 @@ namespace {
 
 // The communicator's exchange buffers (Communicator::exchange_buffer) of the two exchanges: a
 // slot is reused by the next attention call, which stream order makes safe (the q/k/v sent and
-// received are consumed by this call's attention, the output's by its gather).
+// received are consumed by this call's attention, the output's by its gather). Used for a batch
+// of one, where every rank's block is one contiguous piece (what the copy-engine all-to-all
+// takes); larger batches use ordinary memory on both sides.
 enum Slot : int { qkv_sent, qkv_received, output_sent, output_received };
+
+bool use_exchange_buffers(const comm::Communicator& ulysses, int64_t batch) {
+  return ulysses.has_exchange_buffers() && ulysses.size() > 1 && batch == 1;
+}
 
 at::Tensor exchange_buffer(comm::Communicator& ulysses, Slot slot, at::IntArrayRef sizes,
                            const at::TensorOptions& options) {
-  if (!ulysses.has_exchange_buffers()) return at::empty(sizes, options);
   return ulysses.exchange_buffer(slot, sizes, options.dtype().toScalarType());
+}
+
+// `t` in the slot's buffer: itself when it is there already (the model wrote it there through
+// UspAttention::input_buffer), else a copy.
+at::Tensor in_exchange_buffer(comm::Communicator& ulysses, Slot slot, const at::Tensor& t) {
+  at::Tensor buffer = exchange_buffer(ulysses, slot, t.sizes(), t.options());
+  if (buffer.data_ptr() != t.data_ptr() || !t.is_contiguous()) buffer.copy_(t);
+  return buffer;
 }
 
 }  // namespace
 
 at::Tensor UspAttention::input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  // sizes: [G, B, S, 3, H/G, D]
+  if (!use_exchange_buffers(ulysses_, sizes[1])) return at::empty(sizes, options);
   return exchange_buffer(ulysses_, qkv_sent, sizes, options);
 }
 
@@ -40,11 +55,14 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
   }
   // [U, B, S, 3, H/U, D]: rank u's message is block u (the model's kernel writes it so when the
   // strategy asked for U head groups; otherwise one copy here).
-  p.send_ = in.regrouped(U).qkv.contiguous();
+  const at::Tensor qkv = in.regrouped(U).qkv;
+  const bool buffers = use_exchange_buffers(ulysses, qkv.size(1));
+  p.send_ = buffers ? in_exchange_buffer(ulysses, qkv_sent, qkv) : qkv.contiguous();
   const int64_t B = p.send_.size(1), S = p.send_.size(2), Hl = p.send_.size(4), D = p.send_.size(5);
   // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
   // side by side per token: one piece per rank (and batch entry), nothing to unpack.
-  p.recv_ = exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, p.send_.options());
+  p.recv_ = buffers ? exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, p.send_.options())
+                    : at::empty({B, U * S, 3, Hl, D}, p.send_.options());
   std::vector<at::Tensor> send, recv;
   for (int64_t u = 0; u < U; ++u)
     for (int64_t b = 0; b < B; ++b) {
@@ -71,16 +89,14 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
     p.result_ = out;
     return p;
   }
-  // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry. Copied into the
-  // communicator's buffer when it has buffers of its own (a copy-engine exchange beats the copy).
-  if (ulysses.has_exchange_buffers()) {
-    p.send_ = exchange_buffer(ulysses, output_sent, out.sizes(), out.options());
-    p.send_.copy_(out);
-  } else {
-    p.send_ = out.contiguous();
-  }
+  // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry (copied into the
+  // exchange buffer: the copy-engine exchange gains more than the copy costs).
+  const bool buffers = use_exchange_buffers(ulysses, out.size(0));
+  p.send_ = buffers ? in_exchange_buffer(ulysses, output_sent, out) : out.contiguous();
   const int64_t B = p.send_.size(0), S = p.send_.size(1) / U, Hl = p.send_.size(2), D = p.send_.size(3);
-  p.recv_ = exchange_buffer(ulysses, output_received, {U, B, S, Hl, D}, p.send_.options());  // block u: head group u of my tokens
+  // Block u: head group u of my tokens.
+  p.recv_ = buffers ? exchange_buffer(ulysses, output_received, {U, B, S, Hl, D}, p.send_.options())
+                    : at::empty({U, B, S, Hl, D}, p.send_.options());
   std::vector<at::Tensor> send, recv;
   for (int64_t u = 0; u < U; ++u)
     for (int64_t b = 0; b < B; ++b) {

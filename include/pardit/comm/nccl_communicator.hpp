@@ -37,7 +37,8 @@
 // registered when a slot first needs it or outgrows its window (a collective call on a blocking
 // communicator, bounded like every host call); windows stay until the communicator is destroyed,
 // which releases them, and the memory is freed after that. all_to_all and the piece-wise
-// start_all_to_all call ncclAlltoAll whenever the blocks are contiguous (symmetric or not).
+// start_all_to_all call ncclAlltoAll when their buffers lie in windows (all of them, one block per
+// peer back to back: a mix with ordinary memory is refused, since NCCL mis-delivers it).
 // PARDIT_NCCL_SYMMETRIC=0 turns this off (kernel exchanges, default CTA policy), for measuring.
 #pragma once
 
@@ -150,7 +151,12 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<CudaEvent> end(const char* op, const std::vector<const at::Tensor*>& tensors,
                                  bool order_compute_now);
   std::shared_ptr<CudaEvent> enqueue_all_to_all(const at::Tensor& in, at::Tensor& out, bool order_compute_now);
-  bool enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block);
+  // One ncclAlltoAll of `block` bytes per peer between symmetric windows (moved by the copy
+  // engines) when the operation touches a window; false, with nothing enqueued, when it does not.
+  // Anything of it in a window must be all of it, its blocks back to back (`send` / `recv`: where
+  // they start, nullptr when they are not contiguous), else it throws: NCCL 2.28 mis-delivered,
+  // then hung, when a window met ordinary memory in a group of sends and receives (H200).
+  bool enqueue_symmetric_all_to_all(const void* send, void* recv, size_t block, bool touches_window);
   bool in_window(const void* ptr, size_t bytes) const;
   std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]
   std::string members() const;        // "ranks 0,1 on node01,node02"
@@ -168,6 +174,7 @@ class NcclCommunicator final : public Communicator {
   std::vector<std::unique_ptr<SymmetricMemory>> windows_;  // every window registered, in order
   std::vector<SymmetricMemory*> slots_;                     // the current window of each slot
   bool symmetric_ = false;
+  bool announced_symmetric_ = false;  // logged once per communicator
 
   NcclCommHandle comm_;
   MpiCommHandle diag_;  // MPI communicator with the same members, for the stall diagnosis
