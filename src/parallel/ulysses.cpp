@@ -129,12 +129,13 @@ at::Tensor ulysses_gather_heads(comm::Communicator& ulysses, const at::Tensor& o
 
 namespace {
 
-// Runs `work` while an exchange is in flight. Its matrix products leave sm_carveout() of the
-// GPU's multiprocessors free: a cuBLAS kernel that takes them all holds the NCCL kernel, queued
-// at the same moment on the communication stream, until it ends (seen on H200: no overlap).
-void run_beside_communication(const std::function<void()>& work, bool exchanging_on_gpu) {
+// Runs `work` while an exchange is in flight. When kernels move the data, its matrix products
+// leave sm_carveout() of the GPU's multiprocessors free: a cuBLAS kernel that takes them all holds
+// the NCCL kernel, queued at the same moment on the communication stream, until it ends (seen on
+// H200: no overlap). Copy engines need no multiprocessor: then the products take them all.
+void run_beside_communication(const std::function<void()>& work, bool exchanging_with_kernels) {
   if (!work) return;
-  if (!exchanging_on_gpu || sm_carveout() == 0) return work();
+  if (!exchanging_with_kernels || sm_carveout() == 0) return work();
   at::Context& ctx = at::globalContext();
   const std::optional<int32_t> before = ctx._SMCarveout_EXPERIMENTAL();
   {
@@ -160,7 +161,9 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
                                      const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingScatter pending = start_ulysses_scatter(ulysses, in);
-  if (overlap_communication()) run_beside_communication(work, in.qkv.is_cuda() && ulysses.size() > 1);
+  if (overlap_communication())
+    run_beside_communication(work, in.qkv.is_cuda() && ulysses.size() > 1 &&
+                                       !use_exchange_buffers(ulysses, in.qkv.size(1)));
   return pending;
 }
 
@@ -168,7 +171,8 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
                                    const std::function<void()>& work) {
   if (!overlap_communication()) model::OverlapWork::run(work);
   PendingGather pending = start_ulysses_gather(ulysses, out);
-  if (overlap_communication()) run_beside_communication(work, out.is_cuda() && ulysses.size() > 1);
+  if (overlap_communication())
+    run_beside_communication(work, out.is_cuda() && ulysses.size() > 1 && !use_exchange_buffers(ulysses, out.size(0)));
   return pending;
 }
 

@@ -59,7 +59,8 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
 bool overlap_communication();
 // Multiprocessors that the overlapped work's matrix products leave to the communication kernels
-// (PARDIT_SM_CARVEOUT, default 16, at most 64; 0: none). Only while a GPU exchange is in flight.
+// (PARDIT_SM_CARVEOUT, default 16, at most 64; 0: none). Only while NCCL kernels move an
+// exchange: none when the copy engines do ([Note: symmetric exchange buffers]).
 int sm_carveout();
 
 // Attention output and per-row log-sum-exp of the scores: out [B, S, H, D], lse [B, H, S] float32.
