@@ -3,7 +3,7 @@
 # the numerical reference), Ulysses-2 and (4 GPUs) Ulysses-4 at 1024^2 and 2048^2, then the peers
 # on the same machine: diffusers with regional torch.compile on 1 GPU (perf/peers/diffusers_flux.py)
 # and diffusers' Ulysses-2 with compile (perf/peers/diffusers_flux_ulysses.py). Carry .whl.
-#   perf/gpu/headline.sh RESULTS.jsonl
+#   perf/gpu/headline.sh RESULTS.jsonl      (LIBTORCH=0: without the LibTorch-path runs, to save time)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 results=$(realpath -m "$1")
@@ -12,6 +12,7 @@ for px in 1024 2048; do
   c="--config configs/runs/flux-dev-$px.toml"
   cases=("libtorch-$px|1|-|$c|PARDIT_FUSED_KERNELS=0" "one-$px|1|libtorch-$px|$c"
          "u2-$px|2|one-$px|$c --ulysses-degree 2")
+  [ "${LIBTORCH:-1}" = 0 ] && cases=("one-$px|1|-|$c" "u2-$px|2|one-$px|$c --ulysses-degree 2")
   [ "$ngpu" -ge 4 ] && cases+=("u4-$px|4|one-$px|$c --ulysses-degree 4")
   WORK=/tmp/w bash perf/gpu/run-flux.sh "$results" "${cases[@]}"
 done
