@@ -23,4 +23,12 @@ bad=$(awk '/^ / && $NF != 0' "$dir/out.txt" | wc -l)
 lines=$(wc -l <"$dir/out.jsonl")
 [ "$lines" -eq "$rows" ] || { echo "FAIL: $lines JSON lines for $rows rows"; exit 1; }
 grep -q '"system":"pardit-comm-bench"' "$dir/out.jsonl" || { echo "FAIL: JSON lacks system"; exit 1; }
+grep -q '"exchange_buffers":false' "$dir/out.jsonl" || { echo "FAIL: JSON lacks exchange_buffers"; exit 1; }
+# Exchange buffers are NCCL's: asked of the MPI backend, a clear refusal (exit 2), before any work.
+set +e
+"$mpiexec" -np "$np" --oversubscribe --bind-to none "$bench" --backend mpi --exchange-buffers >"$dir/eb.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q -- "--exchange-buffers needs the NCCL backend" "$dir/eb.txt" ||
+  { cat "$dir/eb.txt"; echo "FAIL: --exchange-buffers on MPI gave exit $rc"; exit 1; }
 echo "comm_bench_smoke: PASS ($rows rows)"
