@@ -7,6 +7,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "kernel_test.hpp"
 #include "pardit/common/error.hpp"
 #include "pardit/kernels/qkv_norm_rope.hpp"
 #include "pardit/model/rope.hpp"
@@ -31,17 +32,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> reference(const at::Tensor& qkv, 
   return {rotate(norm(t.select(2, 0), wq, q_eps)), rotate(norm(t.select(2, 1), wk, k_eps)), t.select(2, 2)};
 }
 
-double tolerance(at::ScalarType dtype) {
-  // Two roundings to the storage type (after the norm, after the rotation) of O(1) values.
-  return dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 4e-3 : 3e-2;
-}
-
-class QkvNormRope : public ::testing::TestWithParam<std::tuple<at::ScalarType, int64_t>> {
- protected:
-  void SetUp() override {
-    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  }
-};
+class QkvNormRope : public KernelTest<std::tuple<at::ScalarType, int64_t>> {};
 
 TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
   const auto [dtype, head_dim] = GetParam();
@@ -71,7 +62,7 @@ TEST_P(QkvNormRope, MatchesLibTorchPathOnCpu) {
   const at::Tensor expected[3] = {at::cat({tq, iq}, 1), at::cat({tk, ik}, 1), at::cat({tv, iv}, 1)};
   for (int which = 0; which < 3; ++which) {
     at::Tensor err = (got[which] - expected[which]).abs() / expected[which].abs().clamp_min(1.0);
-    EXPECT_LE(err.max().item<double>(), tolerance(dtype)) << "q/k/v block " << which;
+    EXPECT_LE(err.max().item<double>(), storage_tolerance(dtype)) << "q/k/v block " << which;
     EXPECT_FALSE(got[which].isnan().any().item<bool>()) << "rows left unwritten in block " << which;
   }
   // v moves bit for bit.

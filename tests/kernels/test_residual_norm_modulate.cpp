@@ -7,6 +7,7 @@
 
 #include <tuple>
 
+#include "kernel_test.hpp"
 #include "pardit/common/error.hpp"
 #include "pardit/kernels/residual_norm_modulate.hpp"
 #include "pardit/model/layers.hpp"
@@ -14,14 +15,7 @@
 namespace pardit::kernels {
 namespace {
 
-double tolerance(at::ScalarType dtype) { return dtype == at::kFloat ? 1e-5 : dtype == at::kHalf ? 4e-3 : 3e-2; }
-
-class ResidualNormModulate : public ::testing::TestWithParam<std::tuple<at::ScalarType, int64_t>> {
- protected:
-  void SetUp() override {
-    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  }
-};
+class ResidualNormModulate : public KernelTest<std::tuple<at::ScalarType, int64_t>> {};
 
 TEST_P(ResidualNormModulate, MatchesLibTorchPathOnCpu) {
   const auto [dtype, C] = GetParam();
@@ -43,8 +37,8 @@ TEST_P(ResidualNormModulate, MatchesLibTorchPathOnCpu) {
   auto rel = [](const at::Tensor& got, const at::Tensor& want) {
     return ((got - want).abs() / want.abs().clamp_min(1.0)).max().item<double>();
   };
-  EXPECT_LE(rel(d(out), ref_out), tolerance(dtype));
-  EXPECT_LE(rel(d(normed), ref_normed), tolerance(dtype));
+  EXPECT_LE(rel(d(out), ref_out), storage_tolerance(dtype));
+  EXPECT_LE(rel(d(normed), ref_normed), storage_tolerance(dtype));
   EXPECT_FALSE(normed.isnan().any().item<bool>());
 }
 
