@@ -59,6 +59,11 @@
 #include "pardit/runtime/deadline.hpp"
 #include "pardit/runtime/topology.hpp"
 
+// NCCL moves an ncclAlltoAll between symmetric windows on the copy engines from 2.28 on.
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+#define PARDIT_NCCL_COPY_ENGINE_ALLTOALL 1
+#endif
+
 namespace pardit::comm {
 
 // Owns an ncclComm_t: destroyed normally, or aborted (abort() is for failures: it does not wait
@@ -161,6 +166,9 @@ class NcclCommunicator final : public Communicator {
   std::optional<std::string> poll();  // for the watchdog; see [Note: NCCL deadlines]
   std::string members() const;        // "ranks 0,1 on node01,node02"
 
+  // Exchange buffers unless PARDIT_NCCL_SYMMETRIC=0 (and NCCL is new enough). In
+  // nccl_exchange_buffers.cpp, with the members below.
+  static bool symmetric_exchanges();
   // ncclMemAlloc memory of one symmetric window (see [Note: symmetric exchange buffers]); freed by
   // the destructor, which runs after comm_'s (members are destroyed in reverse order).
   struct SymmetricMemory {
