@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <tuple>
+
 #include "pardit/common/error.hpp"
+#include "pardit/kernels/residual_norm_modulate.hpp"
 
 namespace pardit::model {
 
@@ -79,15 +82,17 @@ ModulationTable FluxTransformer::modulation_table(const at::Tensor& temb) const 
 
 void FluxTransformer::double_block(int index, FluxStreams& s, const RotaryTable& rope,
                                    AttentionStrategy& attention) const {
-  auto [txt, img] = transformer_blocks.at(index).forward(s.img, s.txt, s.temb, rope, attention, index);
-  s.txt = std::move(txt);
-  s.img = std::move(img);
+  auto [txt, img] = transformer_blocks.at(index).forward(PendingResidual::of(s.img), PendingResidual::of(s.txt),
+                                                         s.temb, rope, attention, index);
+  s.txt = txt.value();
+  s.img = img.value();
 }
 
 at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
                                          AttentionStrategy& attention) const {
-  return single_transformer_blocks.at(index).forward(x, temb, rope, attention,
-                                                     static_cast<int>(config_.num_layers) + index);
+  return single_transformer_blocks.at(index)
+      .forward(PendingResidual::of(x), temb, rope, attention, static_cast<int>(config_.num_layers) + index)
+      .value();
 }
 
 at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t text_rows, const Temb& temb,
@@ -100,18 +105,30 @@ at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t te
 }
 
 at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const Temb& temb) const {
+  return final_layer(PendingResidual::of(img), temb);
+}
+
+at::Tensor FluxTransformer::final_layer(const PendingResidual& img, const Temb& temb) const {
   auto m = norm_out.forward(temb);  // scale, shift (this order in AdaLayerNormContinuous)
-  return proj_out.forward(modulate(layer_norm_no_affine(img), m[1], m[0]));
+  const at::Tensor &shift = m[1], &scale = m[0];
+  // The last block's residual and this norm in one pass where the fused kernel applies; else the
+  // LibTorch ops of AdaLayerNormContinuous (norm, then modulation).
+  const bool fused = img.gate.defined() && kernels::residual_norm_modulate_supports(img.x, img.gate, img.y, shift, scale);
+  return proj_out.forward(fused ? img.value_and_norm(shift, scale).second
+                                : modulate(layer_norm_no_affine(img.value()), shift, scale));
 }
 
 at::Tensor FluxTransformer::forward(const FluxInputs& in, AttentionStrategy& attention) const {
-  FluxStreams s = embed(in);
-  for (int i = 0; i < static_cast<int>(transformer_blocks.size()); ++i) double_block(i, s, in.rope, attention);
-  const int64_t s_txt = s.txt.size(1), s_img = s.img.size(1);
-  at::Tensor x = at::cat({s.txt, s.img}, 1);
+  // Each block leaves its last gated residual pending for the next block's norm (PendingResidual).
+  const FluxStreams s = embed(in);
+  PendingResidual img = PendingResidual::of(s.img), txt = PendingResidual::of(s.txt);
+  for (int i = 0; i < static_cast<int>(transformer_blocks.size()); ++i)
+    std::tie(txt, img) = transformer_blocks[i].forward(img, txt, s.temb, in.rope, attention, i);
+  const int64_t s_txt = txt.x.size(1), s_img = img.x.size(1);
+  PendingResidual x = PendingResidual::of(at::cat({txt.value(), img.value()}, 1));
   for (int i = 0; i < static_cast<int>(single_transformer_blocks.size()); ++i)
-    x = single_block(i, x, s.temb, in.rope, attention);
-  return final_layer(x.narrow(1, s_txt, s_img), s.temb);
+    x = single_transformer_blocks[i].forward(x, s.temb, in.rope, attention, static_cast<int>(config_.num_layers) + i);
+  return final_layer(x.rows(s_txt, s_img), s.temb);
 }
 
 void FluxTransformer::visit(const ParamVisitor& v) {

@@ -2,15 +2,18 @@
 
 #include <ATen/ATen.h>
 
+#include <tuple>
+
 #include "pardit/common/error.hpp"
 #include "pardit/kernels/qkv_norm_rope.hpp"
 
 namespace pardit::model {
 namespace {
 
-at::Tensor clip_fp16(at::Tensor x) {
+PendingResidual clip_fp16(PendingResidual r) {
   // diffusers clips fp16 activations to the representable range after each block.
-  return x.scalar_type() == at::kHalf ? x.clamp(-65504, 65504) : x;
+  if (r.x.scalar_type() != at::kHalf) return r;
+  return PendingResidual::of(r.value().clamp(-65504, 65504));
 }
 
 }  // namespace
@@ -166,15 +169,17 @@ FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t h
     : norm1(dim, 6), norm1_context(dim, 6), attn(dim, heads, head_dim, /*joint=*/true),
       ff(dim, 4 * dim), ff_context(dim, 4 * dim) {}
 
-std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor& img, const at::Tensor& txt,
-                                                                const Temb& temb, const RotaryTable& rope,
-                                                                AttentionStrategy& attention, int layer) const {
+std::pair<PendingResidual, PendingResidual> FluxTransformerBlock::forward(const PendingResidual& img_in,
+                                                                          const PendingResidual& txt_in,
+                                                                          const Temb& temb, const RotaryTable& rope,
+                                                                          AttentionStrategy& attention,
+                                                                          int layer) const {
   // img: [B, S_img, dim]  txt: [B, S_txt, dim]  temb: B rows
-  const int64_t s_txt = txt.size(1), s_img = img.size(1);
   auto m = norm1.forward(temb);          // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
   auto mc = norm1_context.forward(temb);
-  at::Tensor img_n = norm_modulate(img, m[0], m[1]);
-  at::Tensor txt_n = norm_modulate(txt, mc[0], mc[1]);
+  auto [img, img_n] = img_in.value_and_norm(m[0], m[1]);
+  auto [txt, txt_n] = txt_in.value_and_norm(mc[0], mc[1]);
+  const int64_t s_txt = txt.size(1), s_img = img.size(1);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
   const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention);
@@ -182,12 +187,12 @@ std::pair<at::Tensor, at::Tensor> FluxTransformerBlock::forward(const at::Tensor
   at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
 
-  // Gated residuals, then the modulated MLPs.
+  // Gated residuals, then the modulated MLPs, whose gated residuals are left pending.
   auto [img_out, img_n2] = gated_residual_norm_modulate(img, m[2], img_attn, m[3], m[4]);
-  img_out = gated_residual(img_out, m[5], ff.forward(img_n2));
+  PendingResidual img_next{img_out, m[5], ff.forward(img_n2)};
   auto [txt_out, txt_n2] = gated_residual_norm_modulate(txt, mc[2], txt_attn, mc[3], mc[4]);
-  txt_out = gated_residual(txt_out, mc[5], ff_context.forward(txt_n2));
-  return {clip_fp16(txt_out), img_out};
+  PendingResidual txt_next{txt_out, mc[5], ff_context.forward(txt_n2)};
+  return {clip_fp16(std::move(txt_next)), std::move(img_next)};
 }
 
 void FluxTransformerBlock::visit(const std::string& prefix, const ParamVisitor& v) {
@@ -202,11 +207,13 @@ FluxSingleTransformerBlock::FluxSingleTransformerBlock(int64_t dim, int64_t head
     : norm(dim, 3), proj_mlp(dim, 4 * dim), proj_out(dim + 4 * dim, dim),
       attn(dim, heads, head_dim, /*joint=*/false) {}
 
-at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
-                                               AttentionStrategy& attention, int layer) const {
+PendingResidual FluxSingleTransformerBlock::forward(const PendingResidual& x_in, const Temb& temb,
+                                                   const RotaryTable& rope, AttentionStrategy& attention,
+                                                   int layer) const {
   // x: [B, S, dim] (text rows first)
   auto m = norm.forward(temb);  // shift, scale, gate
-  at::Tensor xn = norm_modulate(x, m[0], m[1]);
+  at::Tensor x, xn;  // named tensors, not structured bindings: the MLP branch's lambdas capture xn
+  std::tie(x, xn) = x_in.value_and_norm(m[0], m[1]);
   const AttentionInputs qkv = attn.attention_inputs(xn, rope, attention);
   // proj_out(cat(o, mlp)) as two accumulating GEMMs over the weight's column blocks (the
   // [S, 5*dim] concatenation is never materialised). The MLP branch does not depend on the
@@ -219,8 +226,7 @@ at::Tensor FluxSingleTransformerBlock::forward(const at::Tensor& x, const Temb& 
   mlp_branch.during_output = [&] { y = at::linear(mlp, proj_out.weight.narrow(1, dim, mlp.size(-1)), proj_out.bias); };
   at::Tensor o = attention.attend(qkv, layer, mlp_branch).flatten(2).to(x.scalar_type());  // [B, S, dim]
   y = at::addmm(y.view({-1, dim}), o.reshape({-1, dim}), proj_out.weight.narrow(1, 0, dim).t()).view(y.sizes());
-  at::Tensor out = gated_residual(x, m[2], y);
-  return clip_fp16(out);
+  return clip_fp16({x, m[2], y});
 }
 
 void FluxSingleTransformerBlock::visit(const std::string& prefix, const ParamVisitor& v) {

@@ -46,6 +46,19 @@ std::pair<at::Tensor, at::Tensor> gated_residual_norm_modulate(const at::Tensor&
   return {out, norm_modulate(out, shift, scale)};
 }
 
+at::Tensor PendingResidual::value() const { return gate.defined() ? gated_residual(x, gate, y) : x; }
+
+std::pair<at::Tensor, at::Tensor> PendingResidual::value_and_norm(const at::Tensor& shift,
+                                                                  const at::Tensor& scale) const {
+  if (!gate.defined()) return {x, norm_modulate(x, shift, scale)};
+  return gated_residual_norm_modulate(x, gate, y, shift, scale);
+}
+
+PendingResidual PendingResidual::rows(int64_t start, int64_t count) const {
+  if (!gate.defined()) return of(x.narrow(1, start, count));
+  return {x.narrow(1, start, count), gate, y.narrow(1, start, count)};
+}
+
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (!x.is_cuda()) return at::gelu(at::linear(x, weight, bias), "tanh");
   at::Tensor x2 = x.reshape({-1, x.size(-1)});

@@ -57,6 +57,8 @@ class FluxTransformer {
                        AttentionStrategy& attention) const;
   // AdaLN-continuous norm + projection of the image tokens: [B, S_img, dim] -> [B, S_img, out_channels].
   at::Tensor final_layer(const at::Tensor& img, const Temb& temb) const;
+  // The same of the last block's output with its gated residual pending (fused with the norm).
+  at::Tensor final_layer(const PendingResidual& img, const Temb& temb) const;
 
   // All blocks on the tokens in `in`: returns the noise prediction [B, S_img, out_channels].
   at::Tensor forward(const FluxInputs& in, AttentionStrategy& attention) const;

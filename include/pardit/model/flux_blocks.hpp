@@ -53,9 +53,11 @@ struct FluxTransformerBlock {  // double stream: image and text keep separate we
   FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
   // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: B rows of conditioning; rope covers
-  // [txt ; img] rows. Returns (txt, img).
-  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& img, const at::Tensor& txt, const Temb& temb,
-                                            const RotaryTable& rope, AttentionStrategy& attention, int layer) const;
+  // [txt ; img] rows. Returns (txt, img), each with its last gated residual pending (evaluated by
+  // whatever reads it next, in the same pass as the next block's norm).
+  std::pair<PendingResidual, PendingResidual> forward(const PendingResidual& img, const PendingResidual& txt,
+                                                      const Temb& temb, const RotaryTable& rope,
+                                                      AttentionStrategy& attention, int layer) const;
   void visit(const std::string& prefix, const ParamVisitor& v);
 };
 
@@ -67,9 +69,9 @@ struct FluxSingleTransformerBlock {  // single stream over the joint [txt ; img]
   FluxSingleTransformerBlock() = default;
   FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
-  // x: [B, S_txt + S_img, dim] -> same shape.
-  at::Tensor forward(const at::Tensor& x, const Temb& temb, const RotaryTable& rope, AttentionStrategy& attention,
-                     int layer) const;
+  // x: [B, S_txt + S_img, dim] -> same shape, its gated residual pending.
+  PendingResidual forward(const PendingResidual& x, const Temb& temb, const RotaryTable& rope,
+                          AttentionStrategy& attention, int layer) const;
   void visit(const std::string& prefix, const ParamVisitor& v);
 };
 

@@ -57,6 +57,21 @@ at::Tensor gated_residual(const at::Tensor& x, const at::Tensor& gate, const at:
 std::pair<at::Tensor, at::Tensor> gated_residual_norm_modulate(const at::Tensor& x, const at::Tensor& gate,
                                                                const at::Tensor& y, const at::Tensor& shift,
                                                                const at::Tensor& scale);
+
+// A block's output x + gate[:, None] * y, left unevaluated: the next block's first LayerNorm
+// reads it, so the residual and that norm run as one fused pass (gated_residual_norm_modulate)
+// instead of an addcmul at the end of one block and a layer_norm at the start of the next.
+// Without a gate it is x itself (the embeddings, or a value already evaluated).
+struct PendingResidual {
+  at::Tensor x, gate, y;  // x: [B, S, D]; gate: [B, D] or undefined; y like x
+
+  static PendingResidual of(at::Tensor value) { return {std::move(value), {}, {}}; }
+  at::Tensor value() const;
+  // {value(), norm_modulate(value(), shift, scale)}
+  std::pair<at::Tensor, at::Tensor> value_and_norm(const at::Tensor& shift, const at::Tensor& scale) const;
+  // Rows [start, start + count) of the sequence.
+  PendingResidual rows(int64_t start, int64_t count) const;
+};
 // gelu_tanh(x W^T + b). On CUDA the GELU runs in the cuBLASLt GEMM epilogue (tanh form, as
 // diffusers' "gelu-approximate"); elsewhere as a separate op (ATen's CPU epilogue is erf-GELU).
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
