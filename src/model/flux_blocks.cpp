@@ -225,7 +225,7 @@ PendingResidual FluxSingleTransformerBlock::forward(const PendingResidual& x_in,
   mlp_branch.during_inputs = [&] { mlp = linear_gelu_tanh(xn, proj_mlp.weight, proj_mlp.bias); };  // [B, S, 4*dim]
   mlp_branch.during_output = [&] { y = at::linear(mlp, proj_out.weight.narrow(1, dim, mlp.size(-1)), proj_out.bias); };
   at::Tensor o = attention.attend(qkv, layer, mlp_branch).flatten(2).to(x.scalar_type());  // [B, S, dim]
-  y = at::addmm(y.view({-1, dim}), o.reshape({-1, dim}), proj_out.weight.narrow(1, 0, dim).t()).view(y.sizes());
+  y.view({-1, dim}).addmm_(o.reshape({-1, dim}), proj_out.weight.narrow(1, 0, dim).t());  // in place: no copy of y
   return clip_fp16({x, m[2], y});
 }
 
