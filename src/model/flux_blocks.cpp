@@ -2,13 +2,10 @@
 
 #include <ATen/ATen.h>
 
-#include <functional>
 #include <tuple>
-#include <vector>
 
 #include "pardit/common/error.hpp"
 #include "pardit/kernels/qkv_norm_rope.hpp"
-#include "pardit/kernels/side_stream.hpp"
 
 namespace pardit::model {
 namespace {
@@ -85,23 +82,6 @@ struct StreamRows {
   const RMSNorm& norm_k;
 };
 
-// work(i) for each of a block's n streams: the last (the image rows, or a single block's only
-// stream) on the current stream, the others beside it (kernels::SideStream), so that the text
-// rows' small products fill what the image rows' leave of the GPU. Returns what each made.
-std::vector<at::Tensor> for_each_stream(size_t n, const at::Tensor& like,
-                                        const std::function<at::Tensor(size_t)>& work) {
-  std::vector<at::Tensor> made(n);
-  if (n == 1) {
-    made[0] = work(0);
-    return made;
-  }
-  kernels::SideStream side(like);
-  made[n - 1] = work(n - 1);
-  for (size_t i = 0; i + 1 < n; ++i) side.run([&] { made[i] = work(i); });
-  side.join(made);
-  return made;
-}
-
 // q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in the
 // strategy's head groups, in its input buffer, when the fused kernel writes them (the LibTorch
 // path gives one group).
@@ -113,44 +93,49 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
   int64_t rows = 0;
   for (const StreamRows& s : streams) rows += s.x.size(1);
   const bool kernel = kernels::fused_kernels_for(first.x) && heads % groups == 0;
-  const std::vector<StreamRows> list(streams);
-  std::vector<int64_t> offsets(list.size(), 0);  // each stream's first row in the joint sequence
-  for (size_t i = 1; i < list.size(); ++i) offsets[i] = offsets[i - 1] + list[i - 1].x.size(1);
-  if (kernel && groups == 1 && (B == 1 || list.size() == 1)) {
+  if (kernel && groups == 1 && (B == 1 || streams.size() == 1)) {
     // One group is the projection's own [B, S, 3, H, D] order: every stream's projection writes its
     // rows of one buffer and the kernel normalises and rotates q and k there, in place (v is not
     // touched).
     at::Tensor packed = at::empty({B, rows, width}, first.x.options());
     if (kernels::qkv_norm_rope_supports(packed, head_dim)) {
+      int64_t offset = 0;
+      for (const StreamRows& s : streams) {
+        const int64_t n = s.x.size(1);
+        at::Tensor out = (streams.size() == 1 ? packed : packed[0].narrow(0, offset, n)).view({-1, width});
+        at::addmm_out(out, s.bias, s.x.reshape({-1, s.x.size(-1)}), s.weight.t());
+        offset += n;
+      }
       const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
       const at::Tensor out = packed.view({1, B, rows, 3, heads, head_dim});
-      for_each_stream(list.size(), first.x, [&](size_t i) {
-        const StreamRows& s = list[i];
-        const int64_t n = s.x.size(1), offset = offsets[i];
-        at::Tensor mine = (list.size() == 1 ? packed : packed[0].narrow(0, offset, n)).view({-1, width});
-        at::addmm_out(mine, s.bias, s.x.reshape({-1, s.x.size(-1)}), s.weight.t());
+      offset = 0;
+      for (const StreamRows& s : streams) {
+        const int64_t n = s.x.size(1);
         kernels::qkv_norm_rope(packed.narrow(1, offset, n), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
                                s.norm_k.eps, cos, sin, out, offset);
-        return at::Tensor();
-      });
+        offset += n;
+      }
       return {out};
     }
   }
-  const std::vector<at::Tensor> projected = for_each_stream(
-      list.size(), first.x, [&](size_t i) { return at::linear(list[i].x, list[i].weight, list[i].bias); });
+  std::vector<at::Tensor> projected;
+  for (const StreamRows& s : streams) projected.push_back(at::linear(s.x, s.weight, s.bias));
   if (kernel && kernels::qkv_norm_rope_supports(projected[0], head_dim)) {
     at::Tensor out = attention.input_buffer({groups, B, rows, 3, heads / groups, head_dim}, first.x.options());
     const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
-    for (size_t i = 0; i < list.size(); ++i) {
-      const StreamRows& s = list[i];
-      kernels::qkv_norm_rope(projected[i].contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
-                             s.norm_k.eps, cos, sin, out, offsets[i]);
+    int64_t offset = 0;
+    size_t i = 0;
+    for (const StreamRows& s : streams) {
+      kernels::qkv_norm_rope(projected[i++].contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
+                             s.norm_k.eps, cos, sin, out, offset);
+      offset += s.x.size(1);
     }
     return {out};
   }
   std::vector<at::Tensor> q, k, v;
-  for (size_t i = 0; i < list.size(); ++i) {
-    auto [sq, sk, sv] = split_qkv(projected[i], head_dim, list[i].norm_q, list[i].norm_k);
+  size_t i = 0;
+  for (const StreamRows& s : streams) {
+    auto [sq, sk, sv] = split_qkv(projected[i++], head_dim, s.norm_q, s.norm_k);
     q.push_back(sq);
     k.push_back(sk);
     v.push_back(sv);
@@ -193,26 +178,20 @@ std::pair<PendingResidual, PendingResidual> FluxTransformerBlock::forward(const 
   auto m = norm1.forward(temb);          // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
   auto mc = norm1_context.forward(temb);
   auto [img, img_n] = img_in.value_and_norm(m[0], m[1]);
-  at::Tensor txt, txt_n;  // not structured bindings: the text stream's lambda captures txt
-  std::tie(txt, txt_n) = txt_in.value_and_norm(mc[0], mc[1]);
+  auto [txt, txt_n] = txt_in.value_and_norm(mc[0], mc[1]);
   const int64_t s_txt = txt.size(1), s_img = img.size(1);
 
   // Joint attention over [txt ; img], each stream with its own projections and q/k norms.
   const AttentionInputs qkv = attn.joint_attention_inputs(txt_n, img_n, rope, attention);
   at::Tensor o = attention.attend(qkv, layer).flatten(2).to(img.scalar_type());  // [B, S_txt + S_img, H*D]
-  // Per stream: output projection, gated residual, then the modulated MLP, whose gated residual
-  // is left pending. The image rows here, the text rows beside them (kernels::SideStream).
-  kernels::SideStream side(o);
+  at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
   at::Tensor img_attn = attn.to_out_0.forward(o.narrow(1, s_txt, s_img));
+
+  // Gated residuals, then the modulated MLPs, whose gated residuals are left pending.
   auto [img_out, img_n2] = gated_residual_norm_modulate(img, m[2], img_attn, m[3], m[4]);
   PendingResidual img_next{img_out, m[5], ff.forward(img_n2)};
-  PendingResidual txt_next;
-  side.run([&] {
-    at::Tensor txt_attn = attn.to_add_out.forward(o.narrow(1, 0, s_txt));
-    auto [txt_out, txt_n2] = gated_residual_norm_modulate(txt, mc[2], txt_attn, mc[3], mc[4]);
-    txt_next = {txt_out, mc[5], ff_context.forward(txt_n2)};
-  });
-  side.join({txt_next.x, txt_next.y});
+  auto [txt_out, txt_n2] = gated_residual_norm_modulate(txt, mc[2], txt_attn, mc[3], mc[4]);
+  PendingResidual txt_next{txt_out, mc[5], ff_context.forward(txt_n2)};
   return {clip_fp16(std::move(txt_next)), std::move(img_next)};
 }
 
