@@ -23,15 +23,15 @@ using model::FluxTransformer;
 class FluxForward : public KernelTest<int64_t> {};  // parameter: batch
 
 model::FluxInputs inputs(const model::FluxConfig& c, int64_t batch, at::Device device) {
-  const int64_t latent_h = 8, latent_w = 6, text = 16;
+  const int64_t rows = 8, cols = 6, text = 16;  // packed image tokens: rows x cols (2x2 latent patches)
   at::manual_seed(11);
   model::FluxInputs in;
-  in.hidden_states = at::randn({batch, latent_h * latent_w, c.in_channels}).to(device);
+  in.hidden_states = at::randn({batch, rows * cols, c.in_channels}).to(device);
   in.encoder_hidden_states = at::randn({batch, text, c.joint_attention_dim}).to(device);
   in.pooled_projections = at::randn({batch, c.pooled_projection_dim}).to(device);
   in.timestep = at::linspace(0.3, 0.9, batch).to(device);
   if (c.guidance_embeds) in.guidance = at::full({batch}, 3.5).to(device);
-  const at::Tensor ids = at::cat({model::text_position_ids(text), model::image_position_ids(latent_h, latent_w)});
+  const at::Tensor ids = at::cat({model::text_position_ids(text), model::image_position_ids(2 * rows, 2 * cols)});
   in.rope = model::rotary_table(ids.to(device), c.axes_dims_rope, c.rope_theta);
   return in;
 }
