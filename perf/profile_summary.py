@@ -79,7 +79,7 @@ def overlap_with(intervals, others):
 def op_tflop(name, dims):
     """FLOPs of a matrix product or attention op from its input dims, or None."""
     try:
-        if name in ("aten::addmm", "aten::_addmm_activation") and len(dims) >= 3:
+        if name in ("aten::addmm", "aten::addmm_", "aten::_addmm_activation") and len(dims) >= 3:
             (m, k), (_, n) = dims[1], dims[2]
             return 2.0 * m * n * k / 1e12
         if name == "aten::mm":
