@@ -1,4 +1,5 @@
-// Small layers against diffusers: the sinusoidal timestep projection.
+// Small layers: the sinusoidal timestep projection against diffusers; the pending residual that
+// carries a block's output to the next block's norm.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -42,6 +43,25 @@ TEST(Layers, TimestepProjectionAcceptsOtherDtypes) {
   at::Tensor b = timestep_projection(t64.to(at::kFloat), 256);
   EXPECT_EQ(a.scalar_type(), at::kFloat);
   EXPECT_TRUE(at::equal(a, b));
+}
+
+TEST(Layers, PendingResidualEvaluatesLikeTheOpsItDefers) {
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({2, 7, 16}), y = at::randn({2, 7, 16});
+  const auto m = (at::randn({2, 3 * 16}) * 0.5).chunk(3, 1);  // gate, shift, scale
+  const PendingResidual pending{x, m[0], y};
+  const at::Tensor value = gated_residual(x, m[0], y);
+  EXPECT_TRUE(at::equal(pending.value(), value));
+  auto [out, normed] = pending.value_and_norm(m[1], m[2]);
+  EXPECT_TRUE(at::equal(out, value));
+  EXPECT_TRUE(at::allclose(normed, norm_modulate(value, m[1], m[2]), 1e-6, 1e-6));
+  // Rows of the sequence: the same rows of the value.
+  EXPECT_TRUE(at::equal(pending.rows(2, 3).value(), value.narrow(1, 2, 3)));
+  // Without a gate it is x itself.
+  const PendingResidual plain = PendingResidual::of(x);
+  EXPECT_TRUE(plain.value().is_same(x));
+  EXPECT_TRUE(at::equal(plain.value_and_norm(m[1], m[2]).second, norm_modulate(x, m[1], m[2])));
+  EXPECT_TRUE(plain.rows(1, 4).value().is_alias_of(x));
 }
 
 }  // namespace
