@@ -3,7 +3,8 @@
 // [G, B, S_out, 3, H/G, D] buffer at a row offset (the text and image streams of a double block
 // write into the same buffer: no concatenation; head group g is Ulysses rank g's message, one
 // contiguous block). One thread block per token row (several rows when the heads are few), a few
-// threads per head, each doing q and k of its part of the head (v in a second grid row, a copy):
+// threads per head, each doing q and k of its part of the head, of two heads at once when a head
+// is one 16-byte chunk per thread (v in a second grid row, a copy):
 // the index arithmetic is a handful of 32-bit operations per thread, and the row's rotary angles
 // are loaded once for q and k of all heads. 16-byte loads; float arithmetic.
 // No LibTorch headers here: the ATen-facing checks live in qkv_norm_rope.cpp.
@@ -53,8 +54,9 @@ __device__ inline void load_angles(const float* p, bool wide, float (&angle)[kVe
 // v (blockIdx.y 1): kVec is 16 bytes' worth when the data allows such loads, else 2 (a rotary
 // pair); chunk c of lane l starts at element (c * lanes + l) * kVec. Every thread of a q/k block
 // runs the same passes and reaches the shuffles of the RMS reductions (they span the warp); the
-// loads and stores are masked.
-template <typename T, int kVec, int kChunks>
+// loads and stores are masked. A thread holds kHeads heads at once (slot, slot + slots, ...):
+// with one 16-byte chunk per head, two heads put twice the loads in flight per thread.
+template <typename T, int kVec, int kChunks, int kHeads>
 __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeArgs a, Mapping m) {
   using V = Vec<T, kVec>;
   const int lanes = 1 << m.lane_bits;
@@ -95,28 +97,37 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
     load_angles<kVec>(a.sin + static_cast<int64_t>(row) * d + e0, m.wide_tables, sn[c]);
   }
 
-  for (int h0 = 0; h0 < heads; h0 += m.slots) {  // the same passes for every thread
-    const int h = h0 + slot;
-    const bool valid = row_valid && slot < m.slots && h < heads;
-    V raw[2][kChunks];  // q, k
+  for (int h0 = 0; h0 < heads; h0 += kHeads * m.slots) {  // the same passes for every thread
+    int h[kHeads];
+    bool valid[kHeads];
+    V raw[kHeads][2][kChunks];  // per head: q, k
 #pragma unroll
-    for (int which = 0; which < 2; ++which) {
+    for (int i = 0; i < kHeads; ++i) {
+      h[i] = h0 + i * m.slots + slot;
+      valid[i] = row_valid && slot < m.slots && h[i] < heads;
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        const int e0 = ((c << m.lane_bits) + lane) * kVec;
-        raw[which][c] = V{};
-        if (valid && e0 < d) raw[which][c] = *reinterpret_cast<const V*>(in + (which * heads + h) * d + e0);
+      for (int which = 0; which < 2; ++which) {
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const int e0 = ((c << m.lane_bits) + lane) * kVec;
+          raw[i][which][c] = V{};
+          if (valid[i] && e0 < d) raw[i][which][c] = *reinterpret_cast<const V*>(in + (which * heads + h[i]) * d + e0);
+        }
       }
     }
-    float sum_sq[2] = {0.f, 0.f};
+    float sum_sq[kHeads][2];
 #pragma unroll
-    for (int which = 0; which < 2; ++which) {
+    for (int i = 0; i < kHeads; ++i) {
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
+      for (int which = 0; which < 2; ++which) {
+        sum_sq[i][which] = 0.f;
 #pragma unroll
-        for (int j = 0; j < kVec; ++j) {
-          const float x = to_float(raw[which][c].v[j]);
-          sum_sq[which] += x * x;
+        for (int c = 0; c < kChunks; ++c) {
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) {
+            const float x = to_float(raw[i][which][c].v[j]);
+            sum_sq[i][which] += x * x;
+          }
         }
       }
     }
@@ -124,36 +135,42 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
     // lanes are dropped) takes fewer registers than one bounded by lanes.
 #pragma unroll
     for (int offset = kWarp / 2; offset > 0; offset /= 2) {
-      const float q = __shfl_xor_sync(0xffffffffu, sum_sq[0], offset);
-      const float k = __shfl_xor_sync(0xffffffffu, sum_sq[1], offset);
-      if (offset < lanes) sum_sq[0] += q, sum_sq[1] += k;
+#pragma unroll
+      for (int i = 0; i < kHeads; ++i) {
+        const float q = __shfl_xor_sync(0xffffffffu, sum_sq[i][0], offset);
+        const float k = __shfl_xor_sync(0xffffffffu, sum_sq[i][1], offset);
+        if (offset < lanes) sum_sq[i][0] += q, sum_sq[i][1] += k;
+      }
     }
-    if (!valid) continue;
-    const int g = h / group_heads, hl = h - g * group_heads;
-    T* out_head = out + g * m.group_stride + hl * d;
 #pragma unroll
-    for (int which = 0; which < 2; ++which) {
-      const float inv_rms = rsqrtf(sum_sq[which] / static_cast<float>(d) + (which == 0 ? a.q_eps : a.k_eps));
-      const T* weight = static_cast<const T*>(which == 0 ? a.q_weight : a.k_weight);
+    for (int i = 0; i < kHeads; ++i) {
+      if (!valid[i]) continue;
+      const int g = h[i] / group_heads, hl = h[i] - g * group_heads;
+      T* out_head = out + g * m.group_stride + hl * d;
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        const int e0 = ((c << m.lane_bits) + lane) * kVec;
-        if (e0 >= d) continue;
-        // Loaded here, not once before the passes: fewer registers, and an L1 hit.
-        const V w = *reinterpret_cast<const V*>(weight + e0);
-        const V& x = raw[which][c];
-        V result;
+      for (int which = 0; which < 2; ++which) {
+        const float inv_rms = rsqrtf(sum_sq[i][which] / static_cast<float>(d) + (which == 0 ? a.q_eps : a.k_eps));
+        const T* weight = static_cast<const T*>(which == 0 ? a.q_weight : a.k_weight);
 #pragma unroll
-        for (int j = 0; j < kVec; j += 2) {
-          // The normalised value is rounded to T as the unfused path stores it, then rotated in
-          // float by the pair's angle.
-          const float y0 = to_float(from_float<T>(to_float(x.v[j]) * inv_rms * to_float(w.v[j])));
-          const float y1 = to_float(from_float<T>(to_float(x.v[j + 1]) * inv_rms * to_float(w.v[j + 1])));
-          const float cos_a = cs[c][j / 2], sin_a = sn[c][j / 2];
-          result.v[j] = from_float<T>(y0 * cos_a - y1 * sin_a);
-          result.v[j + 1] = from_float<T>(y1 * cos_a + y0 * sin_a);
+        for (int c = 0; c < kChunks; ++c) {
+          const int e0 = ((c << m.lane_bits) + lane) * kVec;
+          if (e0 >= d) continue;
+          // Loaded here, not once before the passes: fewer registers, and an L1 hit.
+          const V w = *reinterpret_cast<const V*>(weight + e0);
+          const V& x = raw[i][which][c];
+          V result;
+#pragma unroll
+          for (int j = 0; j < kVec; j += 2) {
+            // The normalised value is rounded to T as the unfused path stores it, then rotated in
+            // float by the pair's angle.
+            const float y0 = to_float(from_float<T>(to_float(x.v[j]) * inv_rms * to_float(w.v[j])));
+            const float y1 = to_float(from_float<T>(to_float(x.v[j + 1]) * inv_rms * to_float(w.v[j + 1])));
+            const float cos_a = cs[c][j / 2], sin_a = sn[c][j / 2];
+            result.v[j] = from_float<T>(y0 * cos_a - y1 * sin_a);
+            result.v[j + 1] = from_float<T>(y1 * cos_a + y0 * sin_a);
+          }
+          *reinterpret_cast<V*>(out_head + which * group_heads * d + e0) = result;
         }
-        *reinterpret_cast<V*>(out_head + which * group_heads * d + e0) = result;
       }
     }
   }
@@ -173,21 +190,25 @@ cudaError_t launch_chunks(const QkvNormRopeArgs& a, cudaStream_t stream) {
   while ((int64_t{1} << m.lane_bits) < chunks && (1 << m.lane_bits) < kWarp) ++m.lane_bits;
   const int lanes = 1 << m.lane_bits;
   const int64_t per_lane = (chunks + lanes - 1) / lanes;
-  // A row's heads in as few passes as kMaxThreads allows, split evenly; rows stacked in a block up
-  // to kRowThreads.
-  const int64_t passes = (a.heads * lanes + kMaxThreads - 1) / kMaxThreads;
-  m.slots = static_cast<int>((a.heads + passes - 1) / passes);
+  // Two heads per thread where a head is one chunk per lane; a row's heads in as few passes as
+  // kMaxThreads allows, split evenly; rows stacked in a block up to kRowThreads.
+  const int heads_at_once = per_lane == 1 && a.heads >= 2 ? 2 : 1;
+  const int64_t thread_heads = (a.heads + heads_at_once - 1) / heads_at_once;
+  const int64_t passes = (thread_heads * lanes + kMaxThreads - 1) / kMaxThreads;
+  m.slots = static_cast<int>((thread_heads + passes - 1) / passes);
   const int row_threads = (m.slots * lanes + kWarp - 1) / kWarp * kWarp;
   const int block_rows = static_cast<int>(std::min<int64_t>(std::max(1, kRowThreads / row_threads), rows));
   const dim3 block(row_threads, block_rows);
   // Grid row 1 moves v; in place, v already is where it belongs.
   const dim3 grid(static_cast<unsigned>((rows + block_rows - 1) / block_rows), a.in_place ? 1 : 2);
-  if (per_lane == 1)
-    qkv_norm_rope_kernel<T, kVec, 1><<<grid, block, 0, stream>>>(a, m);
+  if (per_lane == 1 && heads_at_once == 2)
+    qkv_norm_rope_kernel<T, kVec, 1, 2><<<grid, block, 0, stream>>>(a, m);
+  else if (per_lane == 1)
+    qkv_norm_rope_kernel<T, kVec, 1, 1><<<grid, block, 0, stream>>>(a, m);
   else if (per_lane == 2)
-    qkv_norm_rope_kernel<T, kVec, 2><<<grid, block, 0, stream>>>(a, m);
+    qkv_norm_rope_kernel<T, kVec, 2, 1><<<grid, block, 0, stream>>>(a, m);
   else if (per_lane <= 4)
-    qkv_norm_rope_kernel<T, kVec, 4><<<grid, block, 0, stream>>>(a, m);
+    qkv_norm_rope_kernel<T, kVec, 4, 1><<<grid, block, 0, stream>>>(a, m);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();
@@ -210,7 +231,7 @@ cudaError_t launch_qkv_norm_rope(ElementType type, const QkvNormRopeArgs& args, 
 
 bool qkv_norm_rope_runs_on_current_device() {
   cudaFuncAttributes attributes{};
-  const bool ok = cudaFuncGetAttributes(&attributes, qkv_norm_rope_kernel<__nv_bfloat16, 8, 1>) == cudaSuccess;
+  const bool ok = cudaFuncGetAttributes(&attributes, qkv_norm_rope_kernel<__nv_bfloat16, 8, 1, 2>) == cudaSuccess;
   if (!ok) (void)cudaGetLastError();  // clear the error this query left
   return ok;
 }
