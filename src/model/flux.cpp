@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <tuple>
 
 #include "pardit/common/error.hpp"
@@ -80,32 +81,20 @@ ModulationTable FluxTransformer::modulation_table(const at::Tensor& temb) const 
   return table;
 }
 
-void FluxTransformer::double_block(int index, FluxStreams& s, const RotaryTable& rope,
-                                   AttentionStrategy& attention) const {
-  auto [txt, img] = transformer_blocks.at(index).forward(PendingResidual::of(s.img), PendingResidual::of(s.txt),
-                                                         s.temb, rope, attention, index);
-  s.txt = txt.value();
-  s.img = img.value();
-}
-
-at::Tensor FluxTransformer::single_block(int index, const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
-                                         AttentionStrategy& attention) const {
-  return single_transformer_blocks.at(index)
-      .forward(PendingResidual::of(x), temb, rope, attention, static_cast<int>(config_.num_layers) + index)
-      .value();
-}
-
-at::Tensor FluxTransformer::run_block(int index, const at::Tensor& x, int64_t text_rows, const Temb& temb,
-                                      const RotaryTable& rope, AttentionStrategy& attention) const {
+PendingResidual FluxTransformer::run_blocks(int begin, int end, const PendingResidual& x, int64_t text_rows,
+                                            const Temb& temb, const RotaryTable& rope,
+                                            AttentionStrategy& attention) const {
   const int doubles = static_cast<int>(transformer_blocks.size());
-  if (index >= doubles) return single_block(index - doubles, x, temb, rope, attention);
-  FluxStreams s{x.narrow(1, text_rows, x.size(1) - text_rows), x.narrow(1, 0, text_rows), temb};
-  double_block(index, s, rope, attention);
-  return at::cat({s.txt, s.img}, 1);
-}
-
-at::Tensor FluxTransformer::final_layer(const at::Tensor& img, const Temb& temb) const {
-  return final_layer(PendingResidual::of(img), temb);
+  PendingResidual joint = x;
+  int b = begin;
+  if (b < std::min(end, doubles)) {  // double blocks: the text and image rows as two streams
+    PendingResidual txt = joint.rows(0, text_rows), img = joint.rows(text_rows, joint.x.size(1) - text_rows);
+    for (; b < std::min(end, doubles); ++b)
+      std::tie(txt, img) = transformer_blocks[b].forward(img, txt, temb, rope, attention, b);
+    joint = PendingResidual::of(at::cat({txt.value(), img.value()}, 1));
+  }
+  for (; b < end; ++b) joint = single_transformer_blocks.at(b - doubles).forward(joint, temb, rope, attention, b);
+  return joint;
 }
 
 at::Tensor FluxTransformer::final_layer(const PendingResidual& img, const Temb& temb) const {
@@ -119,15 +108,10 @@ at::Tensor FluxTransformer::final_layer(const PendingResidual& img, const Temb& 
 }
 
 at::Tensor FluxTransformer::forward(const FluxInputs& in, AttentionStrategy& attention) const {
-  // Each block leaves its last gated residual pending for the next block's norm (PendingResidual).
   const FluxStreams s = embed(in);
-  PendingResidual img = PendingResidual::of(s.img), txt = PendingResidual::of(s.txt);
-  for (int i = 0; i < static_cast<int>(transformer_blocks.size()); ++i)
-    std::tie(txt, img) = transformer_blocks[i].forward(img, txt, s.temb, in.rope, attention, i);
-  const int64_t s_txt = txt.x.size(1), s_img = img.x.size(1);
-  PendingResidual x = PendingResidual::of(at::cat({txt.value(), img.value()}, 1));
-  for (int i = 0; i < static_cast<int>(single_transformer_blocks.size()); ++i)
-    x = single_transformer_blocks[i].forward(x, s.temb, in.rope, attention, static_cast<int>(config_.num_layers) + i);
+  const int64_t s_txt = s.txt.size(1), s_img = s.img.size(1);
+  const PendingResidual x = run_blocks(0, static_cast<int>(config_.num_blocks()),
+                                       PendingResidual::of(at::cat({s.txt, s.img}, 1)), s_txt, s.temb, in.rope, attention);
   return final_layer(x.rows(s_txt, s_img), s.temb);
 }
 

@@ -121,12 +121,13 @@ at::Tensor PipeFusionPredictor::run_branch(const pipeline::StepInputs& in, const
       x = at::empty({1, slice.count, dim}, streams.img.options());
       pf_.recv(x, stage - 1);
     }
-    for (int b = block_begin_; b < block_end_; ++b) x = model_.run_block(b, x, t, streams.temb, rope, attention_);
+    const model::PendingResidual out =
+        model_.run_blocks(block_begin_, block_end_, model::PendingResidual::of(x), t, streams.temb, rope, attention_);
     if (!last) {
-      x = x.contiguous();
+      x = out.value().contiguous();
       sends.emplace_back(pf_.isend(x, stage + 1), x);
     } else if (i > 0) {
-      prediction.narrow(1, img0, i).copy_(model_.final_layer(x.narrow(1, t, i), streams.temb));
+      prediction.narrow(1, img0, i).copy_(model_.final_layer(out.rows(t, i), streams.temb));
     }
   }
   for (auto& [request, tensor] : sends) request->wait();

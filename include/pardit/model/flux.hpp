@@ -1,8 +1,8 @@
 // Flux transformer: the exact architecture of diffusers' FluxTransformer2DModel.
 //
-// The forward pass is exposed block by block so that parallel strategies can run a block range
-// (PipeFusion) or a token shard (sequence parallel): embed() -> double_block(i) ... ->
-// single_block(j) ... -> final_layer(). forward() chains them for one rank.
+// The forward pass is exposed in parts so that parallel strategies can run a block range
+// (PipeFusion) or a token shard (sequence parallel): embed() -> run_blocks(begin, end) ... ->
+// final_layer(). forward() chains them for one rank.
 //
 // The AdaLN modulations come from the conditioning vector of the step (embed) or, when the
 // inputs point at a ModulationTable, from its rows (see [Note: modulation table]).
@@ -47,17 +47,13 @@ class FluxTransformer {
 
   // Input embeddings and the conditioning (the vector, unless `in` brings a table).
   FluxStreams embed(const FluxInputs& in) const;
-  void double_block(int index, FluxStreams& s, const RotaryTable& rope, AttentionStrategy& attention) const;
-  // Single blocks work on the joint sequence x = [txt ; img]: [B, S_txt + S_img, dim].
-  at::Tensor single_block(int index, const at::Tensor& x, const Temb& temb, const RotaryTable& rope,
-                          AttentionStrategy& attention) const;
-  // Block `index` of all num_blocks() (double blocks first) on the joint sequence
-  // x = [txt ; img]: [B, text_rows + S_img, dim] -> same shape. For pipelined stages.
-  at::Tensor run_block(int index, const at::Tensor& x, int64_t text_rows, const Temb& temb, const RotaryTable& rope,
-                       AttentionStrategy& attention) const;
-  // AdaLN-continuous norm + projection of the image tokens: [B, S_img, dim] -> [B, S_img, out_channels].
-  at::Tensor final_layer(const at::Tensor& img, const Temb& temb) const;
-  // The same of the last block's output with its gated residual pending (fused with the norm).
+  // Blocks [begin, end) of all num_blocks() (double blocks first) on the joint sequence
+  // x = [txt ; img]: [B, text_rows + S_img, dim] -> same shape. Each block's last gated residual
+  // is left pending for the next one's norm (PendingResidual); so is the result's.
+  PendingResidual run_blocks(int begin, int end, const PendingResidual& x, int64_t text_rows, const Temb& temb,
+                             const RotaryTable& rope, AttentionStrategy& attention) const;
+  // AdaLN-continuous norm + projection of the image tokens [B, S_img, dim] -> [B, S_img, out_channels],
+  // the last block's residual evaluated in the same pass where the fused kernel applies.
   at::Tensor final_layer(const PendingResidual& img, const Temb& temb) const;
 
   // All blocks on the tokens in `in`: returns the noise prediction [B, S_img, out_channels].
