@@ -63,6 +63,10 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
     PARDIT_CHECK(pair_aligned(*t), "qkv_norm_rope: tensor data must be aligned to two elements");
   const c10::cuda::CUDAGuard device_guard(qkv.device());
 
+  // No rows (a stream with no tokens in this slice, as PipeFusion's patches without text rows
+  // have): nothing to do. An empty tensor's data pointer is null, so the in-place test below
+  // would not recognise it.
+  if (S == 0 || B == 0) return;
   const detail::ElementType type = detail::element_type_of(qkv);
   // In place: qkv is exactly out's rows [row_offset, row_offset + S) in one group; any other
   // sharing of memory would race.

@@ -126,6 +126,10 @@ TEST(QkvNormRopeInPlace, EqualsOutOfPlace) {
   EXPECT_TRUE(at::equal(packed.view({rows, 3, H, D}).select(1, 2).cpu(), v_before.cpu()));
   // Sharing memory any other way would race: refused.
   EXPECT_THROW(qkv_norm_rope(packed.narrow(1, 0, s_txt), wq_t, wk_t, 1e-6, 1e-6, cos, sin, out, 1), Error);
+  // A stream with no rows (a PipeFusion patch without text) is nothing to do, not a refused alias.
+  const at::Tensor before = out.clone();
+  EXPECT_NO_THROW(qkv_norm_rope(packed.narrow(1, 0, 0), wq_t, wk_t, 1e-6, 1e-6, cos, sin, out, 0));
+  EXPECT_TRUE(at::equal(out.cpu(), before.cpu()));
 }
 
 // Data aligned to a pair of elements but not to 16 bytes takes the kernel's pair-wise path: the
