@@ -22,9 +22,9 @@ constexpr int kMaxThreads = 512;  // a row's heads are split into passes beyond 
 constexpr int kRowThreads = 256;  // blocks of fewer threads per row take several rows
 
 // Where the threads of a block go, set by the launcher. threadIdx.x = slot << lane_bits | lane:
-// 1 << lane_bits lanes per head, `slots` heads at once, a row's heads in passes of `slots`
-// (threads past slots * lanes only pad a row to whole warps, so no warp spans two rows);
-// threadIdx.y picks the row of the block.
+// 1 << lane_bits lanes per head, `slots` thread slots each holding kHeads heads (slot,
+// slot + slots, ...), a row's heads in passes of kHeads * slots (threads past slots * lanes only
+// pad a row to whole warps, so no warp spans two rows); threadIdx.y picks the row of the block.
 struct Mapping {
   int lane_bits, slots, rows;  // rows: batch * seq
   int64_t group_stride;        // elements of one group of out: batch * out_seq * 3 * heads / groups * head_dim

@@ -72,6 +72,7 @@ struct PendingResidual {
   // Rows [start, start + count) of the sequence.
   PendingResidual rows(int64_t start, int64_t count) const;
 };
+
 // gelu_tanh(x W^T + b). On CUDA the GELU runs in the cuBLASLt GEMM epilogue (tanh form, as
 // diffusers' "gelu-approximate"); elsewhere as a separate op (ATen's CPU epilogue is erf-GELU).
 at::Tensor linear_gelu_tanh(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
