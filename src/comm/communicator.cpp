@@ -10,6 +10,19 @@
 
 namespace pardit::comm {
 
+std::optional<PieceRows> piece_rows(const at::Tensor& t) {
+  const int64_t element = static_cast<int64_t>(t.element_size());
+  if (t.is_contiguous()) return PieceRows{1, t.numel() * element, t.numel() * element};
+  if (t.dim() < 2) return std::nullopt;
+  int64_t packed = 1;  // elements of one row, if the dimensions after the first are packed
+  for (int64_t d = t.dim() - 1; d >= 1; --d) {
+    if (t.size(d) != 1 && t.stride(d) != packed) return std::nullopt;
+    packed *= t.size(d);
+  }
+  if (t.size(0) > 1 && t.stride(0) < packed) return std::nullopt;
+  return PieceRows{t.size(0), packed * element, t.stride(0) * element};
+}
+
 std::string Communicator::describe_group() const {
   return fmt::format("{} group [world ranks {}]", name_, fmt::join(world_ranks_, ","));
 }
@@ -31,8 +44,8 @@ void Communicator::check_all_to_all(const at::Tensor& in, const at::Tensor& out)
                describe_group());
 }
 
-void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send,
-                                           const std::vector<at::Tensor>& recv) const {
+void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv,
+                                           bool pitched) const {
   PARDIT_CHECK(!send.empty() && send.size() == recv.size() && send.size() % static_cast<size_t>(size()) == 0,
                "all_to_all on {}: {} send and {} receive pieces; both must be the same positive multiple of the "
                "group size {}",
@@ -44,9 +57,11 @@ void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send,
                  describe_group(), i,
                  send[i].numel(), c10::toString(send[i].scalar_type()), recv[i].numel(),
                  c10::toString(recv[i].scalar_type()));
-    PARDIT_CHECK(send[i].is_contiguous() && recv[i].is_contiguous() && send[i].device() == send[0].device() &&
+    auto laid_out = [&](const at::Tensor& t) { return pitched ? piece_rows(t).has_value() : t.is_contiguous(); };
+    PARDIT_CHECK(laid_out(send[i]) && laid_out(recv[i]) && send[i].device() == send[0].device() &&
                      recv[i].device() == send[0].device(),
-                 "all_to_all on {}: piece {} must be contiguous and on {}", describe_group(), i,
+                 "all_to_all on {}: piece {} must be {} and on {}", describe_group(), i,
+                 pitched ? "contiguous or row-pitched (dimensions after the first packed)" : "contiguous",
                  send[0].device().str());
   }
 }

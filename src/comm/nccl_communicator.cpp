@@ -229,6 +229,12 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   std::unique_ptr<NcclCommunicator> child(
       new NcclCommunicator(comm, std::move(diag_handle), std::move(name), std::move(world_ranks), key, topology_, device_));
   child->symmetric_ = symmetric;
+  // Peer exchanges need every member on this node (CUDA IPC); see [Note: peer exchanges].
+  const int node = topology_.world_size() > me ? topology_.node_of(me) : -1;
+  child->peer_ = peer_exchanges_requested() && node >= 0 &&
+                 std::all_of(child->world_ranks_.begin(), child->world_ranks_.end(), [&](int w) {
+                   return w < topology_.world_size() && topology_.node_of(w) == node;
+                 });
   return child;
 }
 
@@ -332,6 +338,17 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
                                                                  bool order_compute_now) {
   detail::CommTimer timer(stats_);
   check_all_to_all(in, out);
+  if (peer_ && peer_buffer_of(out) != nullptr) {
+    const int64_t rows = in.size(0) / size();
+    std::vector<at::Tensor> send, recv;
+    for (int p = 0; p < size(); ++p) {
+      send.push_back(in.narrow(0, p * rows, rows));
+      recv.push_back(out.narrow(0, p * rows, rows));
+    }
+    const HostCall call = begin("all_to_all", {&in, &out});
+    enqueue_peer_all_to_all(send, recv);
+    return end("all_to_all", {&in, &out}, order_compute_now);
+  }
   const HostCall call = begin("all_to_all", {&in, &out});
   const size_t block_nbytes = in.nbytes() / static_cast<size_t>(size());
   const auto* src = static_cast<const char*>(in.data_ptr());
@@ -352,18 +369,21 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
 
 RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) {
   detail::CommTimer timer(stats_);
-  check_all_to_all_pieces(send, recv);
+  const bool peer = peer_ && !recv.empty() && peer_buffer_of(recv.front()) != nullptr;
+  check_all_to_all_pieces(send, recv, /*pitched=*/peer);
   for (const at::Tensor& t : send) check_device(t, device_, "all_to_all");
   for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all");
   const HostCall call = begin("all_to_all", {});
   const size_t per_peer = send.size() / static_cast<size_t>(size());
   const size_t block = per_peer * send.front().nbytes();
   bool touches_window = false;
-  for (size_t i = 0; i < send.size(); ++i)
+  for (size_t i = 0; i < send.size() && !peer; ++i)
     touches_window = touches_window || in_window(send[i].const_data_ptr(), send[i].nbytes()) ||
                      in_window(recv[i].const_data_ptr(), recv[i].nbytes());
-  if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block,
-                                   touches_window)) {
+  if (peer) {
+    enqueue_peer_all_to_all(send, recv);
+  } else if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block,
+                                          touches_window)) {
     stats_.bytes_sent += static_cast<int64_t>(block) * (size() - 1);
   } else {
     NCCL_CHECK(ncclGroupStart());

@@ -27,9 +27,14 @@ NcclCommunicator::SymmetricMemory::~SymmetricMemory() {
 
 at::Tensor NcclCommunicator::exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype) {
   const auto options = at::TensorOptions().dtype(dtype).device(at::kCUDA, static_cast<c10::DeviceIndex>(device_));
-  if (!symmetric_) return at::empty(sizes, options);
+  if (!symmetric_ && !peer_) return at::empty(sizes, options);
   PARDIT_CHECK(slot >= 0 && slot < 64, "exchange_buffer on {}: slot {} outside 0..63", describe_group(), slot);
   const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * c10::elementSize(dtype);
+  if (peer_) {
+    at::Tensor buffer = peer_exchange_buffer(slot, bytes, sizes, options);  // undefined: peer_ fell back
+    if (buffer.defined()) return buffer;
+    if (!symmetric_) return at::empty(sizes, options);
+  }
   if (slots_.size() <= static_cast<size_t>(slot)) slots_.resize(static_cast<size_t>(slot) + 1, nullptr);
   SymmetricMemory*& current = slots_[static_cast<size_t>(slot)];
   if (current == nullptr || current->bytes < bytes) {

@@ -90,19 +90,34 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
     return p;
   }
   // [B, U*S, H/U, D]: rows of rank u's tokens are contiguous per batch entry (copied into the
-  // exchange buffer: the copy-engine exchange gains more than the copy costs).
-  const bool buffers = use_exchange_buffers(ulysses, out.size(0));
-  p.send_ = buffers ? in_exchange_buffer(ulysses, output_sent, out) : out.contiguous();
-  const int64_t B = p.send_.size(0), S = p.send_.size(1) / U, Hl = p.send_.size(2), D = p.send_.size(3);
-  // Block u: head group u of my tokens.
-  p.recv_ = buffers ? exchange_buffer(ulysses, output_received, {U, B, S, Hl, D}, p.send_.options())
-                    : at::empty({U, B, S, Hl, D}, p.send_.options());
+  // exchange buffer for NCCL's copy engines, which gain more than the copy costs; peer copies
+  // send from anywhere).
+  const int64_t B = out.size(0), S = out.size(1) / U, Hl = out.size(2), D = out.size(3);
+  const bool buffers = use_exchange_buffers(ulysses, B);
+  if (buffers && ulysses.pitched_exchanges())
+    p.recv_ = exchange_buffer(ulysses, output_received, {B, S, U, Hl, D}, out.options());
+  const bool pitched = p.recv_.defined() && ulysses.pitched_exchanges();  // still: the first call may fall back
+  p.send_ = buffers && !pitched ? in_exchange_buffer(ulysses, output_sent, out) : out.contiguous();
   std::vector<at::Tensor> send, recv;
-  for (int64_t u = 0; u < U; ++u)
-    for (int64_t b = 0; b < B; ++b) {
-      send.push_back(p.send_[b].narrow(0, u * S, S));
-      recv.push_back(p.recv_[u][b]);
-    }
+  if (pitched) {
+    // Head group u of my tokens straight into its columns of [B, S, U, H/U, D] = [B, S, H, D]: each
+    // piece is S rows of H/U*D elements, H*D apart. Nothing to reorder afterwards.
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t b = 0; b < B; ++b) {
+        send.push_back(p.send_[b].narrow(0, u * S, S));
+        recv.push_back(p.recv_[b].select(1, u));
+      }
+    p.result_ = p.recv_.view({B, S, U * Hl, D});
+  } else {
+    // Block u: head group u of my tokens, reordered by wait().
+    p.recv_ = buffers ? exchange_buffer(ulysses, output_received, {U, B, S, Hl, D}, p.send_.options())
+                      : at::empty({U, B, S, Hl, D}, p.send_.options());
+    for (int64_t u = 0; u < U; ++u)
+      for (int64_t b = 0; b < B; ++b) {
+        send.push_back(p.send_[b].narrow(0, u * S, S));
+        recv.push_back(p.recv_[u][b]);
+      }
+  }
   p.request_ = ulysses.start_all_to_all(send, recv);
   return p;
 }
@@ -111,6 +126,10 @@ at::Tensor PendingGather::wait() {
   if (!request_) return result_;
   request_->wait();
   request_.reset();
+  if (result_.defined()) {  // received in place
+    send_ = recv_ = at::Tensor();
+    return result_;
+  }
   // [U, B, S, H/U, D] -> [B, S, U*H/U, D]
   const int64_t U = recv_.size(0), B = recv_.size(1), S = recv_.size(2), Hl = recv_.size(3), D = recv_.size(4);
   at::Tensor out = recv_.permute({1, 2, 0, 3, 4}).reshape({B, S, U * Hl, D});

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "pardit/comm/nccl_communicator.hpp"
+#include "pardit/common/env.hpp"
 #include "pardit/runtime/device.hpp"
 #endif
 #include "pardit/runtime/abort.hpp"
@@ -50,6 +51,13 @@ void nccl_probe(const pardit::runtime::MpiSession& session, const std::string& f
   auto axis = world->split(all, "ulysses");  // blocking, as the mesh axes are
   const auto gpu = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device);
   at::Tensor in = at::ones({session.world_size() * (1 << 20)}, gpu), out = at::empty_like(in);
+  if (pardit::env_is("PARDIT_FAULT_BUFFERS", "1")) {  // the communicator's exchange buffers (collective)
+    in = axis->exchange_buffer(0, in.sizes(), at::kFloat).fill_(1);
+    out = axis->exchange_buffer(1, in.sizes(), at::kFloat);
+    if (session.world_rank() == 0)
+      std::printf("fault_probe: exchange buffers moved by %s\n",
+                  axis->pitched_exchanges() ? "peer copies" : axis->has_exchange_buffers() ? "NCCL" : "nothing");
+  }
   const bool me = session.world_rank() == bad;
   if (fault == "stall_first" && me) sleep_forever();
   axis->all_to_all(in, out);

@@ -193,6 +193,70 @@ TEST(NcclCollectives, ExchangeBuffers) {
   }
 }
 
+// Peer exchanges ([Note: peer exchanges]): with PARDIT_PEER_EXCHANGE=1 on one node, an axis
+// communicator's exchange buffers are written by the peers' copies: the contiguous all_to_all, a
+// slot that grows, Ulysses' gather into row-pitched pieces from ordinary memory, and many
+// alternating exchanges on two slots with no handshake before the copies (each one's data checked).
+TEST(NcclCollectives, PeerExchanges) {
+  std::vector<int> all(static_cast<size_t>(world().size()));
+  std::iota(all.begin(), all.end(), 0);
+  setenv("PARDIT_PEER_EXCHANGE", "1", 1);
+  auto axis = world().split(all, "ulysses");
+  unsetenv("PARDIT_PEER_EXCHANGE");
+  const int n = axis->size(), me = axis->rank();
+  const auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA, device());
+  for (int64_t rows : {int64_t{3}, int64_t{4096}, int64_t{2}}) {
+    at::Tensor in = pattern(me, {n * rows, 5, 7}, at::kBFloat16);  // ordinary memory
+    at::Tensor out = axis->exchange_buffer(1, {n * rows, 5, 7}, at::kBFloat16).fill_(-1);
+    ASSERT_TRUE(axis->pitched_exchanges()) << "all ranks of this test run on one node";
+    axis->all_to_all(in, out);
+    for (int src = 0; src < n; ++src)
+      EXPECT_TRUE(at::equal(out.narrow(0, src * rows, rows),
+                            pattern(src, {n * rows, 5, 7}, at::kBFloat16).narrow(0, me * rows, rows)))
+          << rows << " rows from rank " << src;
+  }
+  // Two slots in turn, as Ulysses uses them: "q/k/v" [n*S, W] in rank order, then the "output"
+  // gathered into columns of [S, n, W] (row-pitched receive pieces), each round's data different.
+  const int64_t S = 257, W = 96;
+  for (int round = 0; round < 40; ++round) {
+    at::Tensor sent = (pattern(me, {n * S, W}, at::kFloat) + round).to(gpu);
+    at::Tensor qkv = axis->exchange_buffer(2, {n * S, W}, at::kBFloat16);
+    std::vector<at::Tensor> send, recv;
+    for (int p = 0; p < n; ++p) {
+      send.push_back(sent.narrow(0, p * S, S));
+      recv.push_back(qkv.narrow(0, p * S, S));
+    }
+    axis->start_all_to_all(send, recv)->wait();
+    // "attention": reads what arrived, on the compute stream, before the next exchange.
+    at::Tensor attended = qkv * 2;
+    at::Tensor gathered = axis->exchange_buffer(3, {S, n, W}, at::kBFloat16);
+    send.clear();
+    recv.clear();
+    for (int p = 0; p < n; ++p) {
+      send.push_back(attended.narrow(0, p * S, S));
+      recv.push_back(gathered.select(1, p));
+    }
+    axis->start_all_to_all(send, recv)->wait();
+    const at::Tensor got = gathered.cpu().to(at::kFloat);
+    for (int p = 0; p < n; ++p) {
+      // Rank p's "attention" of what it received from me: my rows [p*S, (p+1)*S) of my pattern... sent
+      // to p, doubled there, and sent back: my own rows of block p.
+      const at::Tensor expected = ((pattern(me, {n * S, W}, at::kFloat) + round).to(at::kBFloat16).to(at::kFloat) * 2)
+                                      .narrow(0, p * S, S).cpu();
+      ASSERT_TRUE(at::equal(got.select(1, p), expected)) << "round " << round << ", block from rank " << p;
+    }
+  }
+  // A pitched piece outside a peer buffer is refused with the rule.
+  at::Tensor plain = at::empty({S, n, W}, gpu);
+  std::vector<at::Tensor> send, recv;
+  at::Tensor sent = at::zeros({n * S, W}, gpu);
+  for (int p = 0; p < n; ++p) {
+    send.push_back(sent.narrow(0, p * S, S));
+    recv.push_back(plain.select(1, p));
+  }
+  EXPECT_THROW(axis->start_all_to_all(send, recv), pardit::Error);
+}
+
 TEST(NcclCollectives, SplitGroupsMatchMesh) {
   const auto topo = pardit::runtime::gather_topology(session(), device());
   const int n = topo.world_size();

@@ -17,12 +17,24 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace pardit::comm {
 
 enum class ReduceOp { sum, max };
+
+// A piece of an all_to_all as memory: `rows` runs of `width` bytes, each `pitch` bytes after the
+// one before (a contiguous tensor is one row). What a 2-D copy moves.
+struct PieceRows {
+  int64_t rows = 1;
+  int64_t width = 0;
+  int64_t pitch = 0;
+};
+// `t` as rows: contiguous, or row-pitched (the dimensions after the first packed, the first of any
+// stride at least a row); nullopt otherwise.
+std::optional<PieceRows> piece_rows(const at::Tensor& t);
 
 // Handle of a non-blocking send or receive. wait() completes it (MPI: the data has arrived / the
 // buffer may be reused; NCCL: later work on the current compute stream is ordered after it).
@@ -95,6 +107,11 @@ class Communicator {
   virtual at::Tensor exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype);
   // Whether exchange_buffer() returns memory of the backend's own (worth a copy into it).
   virtual bool has_exchange_buffers() const { return false; }
+  // Whether start_all_to_all, when its receive pieces lie in exchange buffers, also takes
+  // row-pitched pieces (views whose dimensions after the first are packed, rows any stride apart)
+  // and send pieces anywhere on the device: true where the peers' copies write the buffers
+  // (NCCL: [Note: peer exchanges]), so no side needs packing or a copy into a buffer.
+  virtual bool pitched_exchanges() const { return false; }
 
   int64_t bytes_sent() const { return stats_.bytes_sent; }
   double seconds_in_comm() const { return stats_.seconds_in_comm; }
@@ -106,7 +123,9 @@ class Communicator {
 
   // Shared argument checks (element counts, dtypes, layout); throw pardit::Error on misuse.
   void check_all_to_all(const at::Tensor& in, const at::Tensor& out) const;
-  void check_all_to_all_pieces(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) const;
+  // `pitched`: pieces may be row-pitched (see pitched_exchanges()), not only contiguous.
+  void check_all_to_all_pieces(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv,
+                               bool pitched = false) const;
   void check_all_gather(const at::Tensor& in, const at::Tensor& out) const;
   void check_peer(int peer, const char* op) const;
   std::string describe_group() const;  // "ring group [0,1,2,3]"

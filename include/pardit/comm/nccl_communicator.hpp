@@ -40,6 +40,29 @@
 // start_all_to_all call ncclAlltoAll when their buffers lie in windows (all of them, one block per
 // peer back to back: a mix with ordinary memory is refused, since NCCL mis-delivers it).
 // PARDIT_NCCL_SYMMETRIC=0 turns this off (kernel exchanges, default CTA policy), for measuring.
+//
+// [Note: peer exchanges]
+// When every member of a communicator runs on one node, pardit moves the all-to-alls between
+// exchange buffers itself (PARDIT_PEER_EXCHANGE=1): the buffers are cudaMalloc memory that every
+// member maps through CUDA IPC, and an all_to_all is, on the comm stream, one copy per piece
+// straight into the peer's receive buffer (cudaMemcpy2DAsync: copy engines over NVLink), the rank's
+// own piece copied locally (or not at all when it is already in place), then one flag written into
+// each peer's flag array (cuStreamWriteValue32, which fences the copies before it) and a wait for
+// every peer's flag (cuStreamWaitValue32). The host never waits. Compared with NCCL's copy-engine
+// all-to-all this drops the handshake before the copies, lets receive pieces be row-pitched views
+// (Ulysses gathers the attention output straight into [B, S, H, D]) and send pieces lie anywhere
+// (no copy into a window first).
+// There is no "ready" handshake, so a peer may write into a receive buffer as soon as it has what
+// it waits for from this rank. That is safe under one rule, which Ulysses keeps: between two
+// all_to_alls whose receive pieces use the same slot, every member enqueues its last read of the
+// first's data before it calls the all_to_all that precedes the second (so the data a peer waits
+// for before writing again is sent only after that read). Flags count operations (one epoch per
+// all_to_all, cyclic >= compare), so one flag word per peer serves every slot. A stalled or dead
+// peer leaves the comm stream waiting: the operation's completion event misses its deadline and
+// the watchdog ends the job as for NCCL ([Note: NCCL deadlines]). Set up on a slot's first use
+// (collective: handles all-gathered on the MPI twin, every member must open every peer's mapping,
+// else all fall back to NCCL's windows); buffers of a slot that grew stay mapped until the
+// communicator is destroyed.
 #pragma once
 
 #ifdef PARDIT_HAVE_CUDA
@@ -116,7 +139,8 @@ class NcclCommunicator final : public Communicator {
   void barrier() override;
 
   at::Tensor exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype) override;
-  bool has_exchange_buffers() const override { return symmetric_; }
+  bool has_exchange_buffers() const override { return symmetric_ || peer_; }
+  bool pitched_exchanges() const override { return peer_; }
 
   cudaStream_t stream() const { return stream_.get(); }
   int device() const { return device_; }
@@ -183,6 +207,33 @@ class NcclCommunicator final : public Communicator {
   std::vector<SymmetricMemory*> slots_;                     // the current window of each slot
   bool symmetric_ = false;
   bool announced_symmetric_ = false;  // logged once per communicator
+
+  // Peer exchanges (nccl_peer_exchange.cpp, [Note: peer exchanges]), asked for by
+  // PARDIT_PEER_EXCHANGE=1 on a communicator whose members share a node.
+  static bool peer_exchanges_requested();
+  // cudaMalloc memory of this rank and every member's mapping of it (peers[rank] = local).
+  struct PeerMemory {
+    char* local = nullptr;
+    size_t bytes = 0;
+    std::vector<char*> peers;
+    PeerMemory() = default;
+    PeerMemory(const PeerMemory&) = delete;
+    PeerMemory& operator=(const PeerMemory&) = delete;
+    ~PeerMemory();
+  };
+  // Collective: allocates `bytes`, all-gathers the IPC handles, maps every peer's memory; null on
+  // every member when any member could not.
+  std::unique_ptr<PeerMemory> share_peer_memory(size_t bytes);
+  at::Tensor peer_exchange_buffer(int slot, size_t bytes, at::IntArrayRef sizes, const at::TensorOptions& options);
+  // Enqueues the piece-wise all_to_all as peer copies when its receive pieces lie in a peer
+  // buffer; false, with nothing enqueued, when they do not.
+  bool enqueue_peer_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv);
+  const PeerMemory* peer_buffer_of(const at::Tensor& t) const;
+  bool peer_ = false;
+  std::unique_ptr<PeerMemory> peer_flags_;  // uint32 per member: the epoch it last delivered here
+  uint32_t peer_epoch_ = 0;
+  std::vector<std::unique_ptr<PeerMemory>> peer_buffers_;  // every buffer shared, in order
+  std::vector<PeerMemory*> peer_slots_;                    // the current buffer of each slot
 
   NcclCommHandle comm_;
   MpiCommHandle diag_;  // MPI communicator with the same members, for the stall diagnosis

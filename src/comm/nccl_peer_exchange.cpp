@@ -1,0 +1,181 @@
+// NcclCommunicator's peer exchanges: all-to-alls between exchange buffers moved by this rank's own
+// copies into its peers' memory. See [Note: peer exchanges] in nccl_communicator.hpp.
+#include <ATen/ATen.h>
+#include <cuda.h>
+
+#include <algorithm>
+
+#include "pardit/comm/checks.hpp"
+#include "pardit/comm/nccl_communicator.hpp"
+#include "pardit/common/env.hpp"
+#include "pardit/common/log.hpp"
+
+namespace pardit::comm {
+namespace {
+
+void check_driver(CUresult r, const char* what) {
+  if (r == CUDA_SUCCESS) return;
+  const char* text = nullptr;
+  cuGetErrorString(r, &text);
+  throw CommError(fmt::format("{} {}: CUDA driver error {}", error_identity(), what, text ? text : "(unknown)"));
+}
+
+// One piece's copy as cudaMemcpy2DAsync wants it: both sides cut into rows of the same width.
+void copy_piece(char* dst, const PieceRows& to, const char* src, const PieceRows& from, cudaStream_t stream) {
+  const int64_t bytes = to.rows * to.width;
+  if (bytes == 0) return;
+  if (to.rows == 1 && from.rows == 1) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToDevice, stream));
+    return;
+  }
+  // The side that is one contiguous row takes the other side's rows.
+  const int64_t width = to.rows > 1 ? to.width : from.width;
+  const int64_t dpitch = to.rows > 1 ? to.pitch : width, spitch = from.rows > 1 ? from.pitch : width;
+  PARDIT_CHECK(bytes % width == 0 && (to.rows == 1 || from.rows == 1 || to.width == from.width),
+               "peer all_to_all: a piece sent as rows of {} bytes cannot land in rows of {}", from.width, to.width);
+  CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<size_t>(dpitch), src, static_cast<size_t>(spitch),
+                               static_cast<size_t>(width), static_cast<size_t>(bytes / width),
+                               cudaMemcpyDeviceToDevice, stream));
+}
+
+}  // namespace
+
+bool NcclCommunicator::peer_exchanges_requested() { return env_is("PARDIT_PEER_EXCHANGE", "1"); }
+
+NcclCommunicator::PeerMemory::~PeerMemory() {
+  for (char* p : peers)
+    if (p != nullptr && p != local) cudaIpcCloseMemHandle(p);
+  if (local != nullptr) cudaFree(local);
+}
+
+std::unique_ptr<NcclCommunicator::PeerMemory> NcclCommunicator::share_peer_memory(size_t bytes) {
+  auto memory = std::make_unique<PeerMemory>();
+  memory->bytes = bytes;
+  memory->peers.assign(static_cast<size_t>(size()), nullptr);
+  // Every failure below is local: it is counted, and all members agree on the outcome.
+  int ok = 1;
+  cudaIpcMemHandle_t mine{};
+  if (cudaMalloc(reinterpret_cast<void**>(&memory->local), bytes) != cudaSuccess ||
+      cudaMemset(memory->local, 0, bytes) != cudaSuccess || cudaIpcGetMemHandle(&mine, memory->local) != cudaSuccess) {
+    ok = 0;
+    cudaGetLastError();
+  }
+  std::vector<cudaIpcMemHandle_t> handles(static_cast<size_t>(size()));
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_CHECK(MPI_Iallgather(&mine, sizeof(mine), MPI_BYTE, handles.data(), sizeof(mine), MPI_BYTE, diag_.get(),
+                           &request));
+  runtime::wait_or_throw(&request, 1, fmt::format("IPC handles of the {} group's exchange buffers", name_));
+  for (int p = 0; p < size() && ok; ++p) {
+    if (p == rank_) {
+      memory->peers[static_cast<size_t>(p)] = memory->local;
+      continue;
+    }
+    void* mapped = nullptr;
+    if (cudaIpcOpenMemHandle(&mapped, handles[static_cast<size_t>(p)], cudaIpcMemLazyEnablePeerAccess) != cudaSuccess) {
+      ok = 0;
+      cudaGetLastError();
+      break;
+    }
+    memory->peers[static_cast<size_t>(p)] = static_cast<char*>(mapped);
+  }
+  int all_ok = 0;
+  MPI_CHECK(MPI_Iallreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, diag_.get(), &request));
+  runtime::wait_or_throw(&request, 1, fmt::format("mapping the {} group's exchange buffers", name_));
+  if (all_ok == 0) return nullptr;
+  return memory;
+}
+
+at::Tensor NcclCommunicator::peer_exchange_buffer(int slot, size_t bytes, at::IntArrayRef sizes,
+                                                  const at::TensorOptions& options) {
+  if (!peer_flags_) {
+    int mem_ops = 0;
+    CUdevice dev = 0;
+    const bool supported = cuDeviceGet(&dev, device_) == CUDA_SUCCESS &&
+                           cuDeviceGetAttribute(&mem_ops, CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1, dev) ==
+                               CUDA_SUCCESS &&
+                           mem_ops != 0;
+    int all = 0, mine = supported ? 1 : 0;
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_CHECK(MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, diag_.get(), &request));
+    runtime::wait_or_throw(&request, 1, fmt::format("stream memory operations on the {} group", name_));
+    if (all != 0) peer_flags_ = share_peer_memory(sizeof(uint32_t) * static_cast<size_t>(size()));
+    if (!peer_flags_) {
+      log::warn("{}: peer exchanges (PARDIT_PEER_EXCHANGE=1) are not possible here ({}); using {}", describe_group(),
+                all == 0 ? "a GPU without stream memory operations" : "CUDA IPC mapping failed on a member",
+                symmetric_ ? "NCCL's symmetric windows" : "NCCL kernels from ordinary memory");
+      peer_ = false;
+      return at::Tensor();
+    }
+    log::info("{}: all_to_all between exchange buffers by peer copies (CUDA IPC, stream flags)", describe_group());
+  }
+  if (peer_slots_.size() <= static_cast<size_t>(slot)) peer_slots_.resize(static_cast<size_t>(slot) + 1, nullptr);
+  PeerMemory*& current = peer_slots_[static_cast<size_t>(slot)];
+  if (current == nullptr || current->bytes < bytes) {
+    // The old buffer stays mapped: copies queued into it may still be running.
+    std::unique_ptr<PeerMemory> memory = share_peer_memory(std::max<size_t>(bytes, 256));
+    PARDIT_CHECK(memory != nullptr,
+                 "exchange_buffer on {}: mapping a {} byte peer buffer failed on a member (CUDA IPC); run with "
+                 "PARDIT_PEER_EXCHANGE=0",
+                 describe_group(), bytes);
+    current = memory.get();
+    peer_buffers_.push_back(std::move(memory));
+  }
+  return at::from_blob(current->local, sizes, options);
+}
+
+const NcclCommunicator::PeerMemory* NcclCommunicator::peer_buffer_of(const at::Tensor& t) const {
+  const auto* p = static_cast<const char*>(t.const_data_ptr());
+  for (const auto& m : peer_buffers_)
+    if (p >= m->local && p < m->local + m->bytes) return m.get();
+  return nullptr;
+}
+
+bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv) {
+  if (!peer_) return false;
+  const PeerMemory* buffer = peer_buffer_of(recv.front());
+  if (buffer == nullptr) return false;
+  const size_t per_peer = send.size() / static_cast<size_t>(size());
+  std::vector<PieceRows> to(recv.size());
+  for (size_t i = 0; i < recv.size(); ++i) {
+    const auto rows = piece_rows(recv[i]);
+    PARDIT_CHECK(rows && peer_buffer_of(recv[i]) == buffer &&
+                     static_cast<const char*>(recv[i].const_data_ptr()) + (rows->rows - 1) * rows->pitch + rows->width <=
+                         buffer->local + buffer->bytes,
+                 "all_to_all on {}: receive piece {} is not in the exchange buffer that holds piece 0; take all "
+                 "receive pieces from one exchange_buffer()",
+                 describe_group(), i);
+    to[i] = *rows;
+  }
+  // Where the piece b that peer p receives from this rank lands in p's buffer: at the offset of
+  // this rank's own piece b in its buffer (every member lays its buffer out alike).
+  for (int k = 1; k <= size(); ++k) {
+    const int p = (rank_ + k) % size();  // the peers first, then the rank itself
+    for (size_t b = 0; b < per_peer; ++b) {
+      const at::Tensor& from = send[static_cast<size_t>(p) * per_peer + b];
+      const size_t own = static_cast<size_t>(rank_) * per_peer + b;
+      const size_t offset = static_cast<size_t>(static_cast<const char*>(recv[own].const_data_ptr()) - buffer->local);
+      char* dst = buffer->peers[static_cast<size_t>(p)] + offset;
+      if (p == rank_ && dst == from.const_data_ptr() && from.strides() == recv[own].strides()) continue;
+      copy_piece(dst, to[own], static_cast<const char*>(from.const_data_ptr()), *piece_rows(from), stream_.get());
+    }
+  }
+  ++peer_epoch_;
+  const auto stream = reinterpret_cast<CUstream>(stream_.get());
+  const size_t me = sizeof(uint32_t) * static_cast<size_t>(rank_);
+  for (int p = 0; p < size(); ++p)
+    if (p != rank_)
+      check_driver(cuStreamWriteValue32(stream, reinterpret_cast<CUdeviceptr>(peer_flags_->peers[static_cast<size_t>(p)] + me),
+                                        peer_epoch_, CU_STREAM_WRITE_VALUE_DEFAULT),
+                   "peer all_to_all: cuStreamWriteValue32");
+  for (int p = 0; p < size(); ++p)
+    if (p != rank_)
+      check_driver(cuStreamWaitValue32(stream,
+                                       reinterpret_cast<CUdeviceptr>(peer_flags_->local + sizeof(uint32_t) * static_cast<size_t>(p)),
+                                       peer_epoch_, CU_STREAM_WAIT_VALUE_GEQ),
+                   "peer all_to_all: cuStreamWaitValue32");
+  for (size_t i = 0; i < send.size(); ++i)
+    if (static_cast<int>(i / per_peer) != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
+  return true;
+}
+
+}  // namespace pardit::comm
