@@ -88,21 +88,13 @@ std::unique_ptr<NcclCommunicator::PeerMemory> NcclCommunicator::share_peer_memor
 at::Tensor NcclCommunicator::peer_exchange_buffer(int slot, size_t bytes, at::IntArrayRef sizes,
                                                   const at::TensorOptions& options) {
   if (!peer_flags_) {
-    int mem_ops = 0;
-    CUdevice dev = 0;
-    const bool supported = cuDeviceGet(&dev, device_) == CUDA_SUCCESS &&
-                           cuDeviceGetAttribute(&mem_ops, CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1, dev) ==
-                               CUDA_SUCCESS &&
-                           mem_ops != 0;
-    int all = 0, mine = supported ? 1 : 0;
-    MPI_Request request = MPI_REQUEST_NULL;
-    MPI_CHECK(MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, diag_.get(), &request));
-    runtime::wait_or_throw(&request, 1, fmt::format("stream memory operations on the {} group", name_));
-    if (all != 0) peer_flags_ = share_peer_memory(sizeof(uint32_t) * static_cast<size_t>(size()));
+    // Stream memory operations (the flags) are always there from CUDA 12 on; CUDA IPC may not be
+    // (containers without a shared IPC namespace): then every member falls back together.
+    peer_flags_ = share_peer_memory(sizeof(uint32_t) * static_cast<size_t>(size()));
     if (!peer_flags_) {
-      log::warn("{}: peer exchanges (PARDIT_PEER_EXCHANGE=1) are not possible here ({}); using {}", describe_group(),
-                all == 0 ? "a GPU without stream memory operations" : "CUDA IPC mapping failed on a member",
-                symmetric_ ? "NCCL's symmetric windows" : "NCCL kernels from ordinary memory");
+      log::warn("{}: peer exchanges (PARDIT_PEER_EXCHANGE=1) are not possible here (CUDA IPC mapping failed on a "
+                "member); using {}",
+                describe_group(), symmetric_ ? "NCCL's symmetric windows" : "NCCL kernels from ordinary memory");
       peer_ = false;
       return at::Tensor();
     }
@@ -166,13 +158,13 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
     if (p != rank_)
       check_driver(cuStreamWriteValue32(stream, reinterpret_cast<CUdeviceptr>(peer_flags_->peers[static_cast<size_t>(p)] + me),
                                         peer_epoch_, CU_STREAM_WRITE_VALUE_DEFAULT),
-                   "peer all_to_all: cuStreamWriteValue32");
+                   "peer all_to_all: cuStreamWriteValue32 (PARDIT_PEER_EXCHANGE=0 avoids it)");
   for (int p = 0; p < size(); ++p)
     if (p != rank_)
       check_driver(cuStreamWaitValue32(stream,
                                        reinterpret_cast<CUdeviceptr>(peer_flags_->local + sizeof(uint32_t) * static_cast<size_t>(p)),
                                        peer_epoch_, CU_STREAM_WAIT_VALUE_GEQ),
-                   "peer all_to_all: cuStreamWaitValue32");
+                   "peer all_to_all: cuStreamWaitValue32 (PARDIT_PEER_EXCHANGE=0 avoids it)");
   for (size_t i = 0; i < send.size(); ++i)
     if (static_cast<int>(i / per_peer) != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
   return true;

@@ -1,11 +1,16 @@
 #include "pardit/runtime/watchdog.hpp"
 
+#include <future>
+#include <memory>
 #include <vector>
 
 #include "pardit/common/error.hpp"
 #include "pardit/runtime/abort.hpp"
 
 namespace pardit::runtime {
+namespace {
+constexpr std::chrono::seconds kOnFailureBound{2};
+}  // namespace
 
 Watchdog::Watchdog(std::chrono::milliseconds period, Fatal fatal) : period_(period), fatal_(std::move(fatal)) {
   if (!fatal_) fatal_ = [](const std::string& message) { abort_job(CommError(message), ExitCode::comm_failure); };
@@ -54,10 +59,18 @@ void Watchdog::loop() {
       }
       if (!problem) continue;
       if (entry.on_failure) {
-        try {
-          entry.on_failure();
-        } catch (...) {
-        }
+        // Bounded: ncclCommAbort can block for good when the stream it would drain waits on a
+        // stalled peer (seen with copy-engine all-to-alls on H200), and the job must still end.
+        auto finished = std::make_shared<std::promise<void>>();
+        std::future<void> done = finished->get_future();
+        std::thread([on_failure = entry.on_failure, finished] {
+          try {
+            on_failure();
+          } catch (...) {
+          }
+          finished->set_value();
+        }).detach();
+        done.wait_for(kOnFailureBound);
       }
       auto fatal = fatal_;
       const std::string message = *problem;

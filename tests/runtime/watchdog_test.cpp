@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "pardit/runtime/watchdog.hpp"
@@ -44,4 +45,23 @@ TEST(Watchdog, UnwatchedEntriesAreNotPolled) {
   EXPECT_GT(after, 0);
   std::this_thread::sleep_for(30ms);
   EXPECT_EQ(polls.load(), after);
+}
+
+// An on_failure that never returns (ncclCommAbort draining a stream stuck on a stalled peer) must
+// not keep the job from ending: the fatal action follows within the 2 s bound.
+TEST(Watchdog, BlockedOnFailureDoesNotHoldTheAbort) {
+  auto release = std::make_shared<std::atomic<bool>>(false);  // shared with the detached thread
+  std::atomic<bool> fatal_called{false};
+  Watchdog dog(5ms, [&](const std::string&) { fatal_called = true; });
+  dog.watch([]() -> std::optional<std::string> { return std::string("all_to_all #3 did not complete"); },
+            [release] {
+              while (!*release) std::this_thread::sleep_for(1ms);
+            });
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000 && !fatal_called; ++i) std::this_thread::sleep_for(5ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(fatal_called.load());
+  EXPECT_LT(waited, 4s);
+  EXPECT_GE(waited, 1900ms);  // it did wait for on_failure first
+  *release = true;
 }

@@ -4,8 +4,9 @@
 // up in no host call. Each watched object registers a poll function; the watchdog calls every poll
 // function every `period`. A poll returns an error message (an async NCCL error, an operation past
 // its deadline) or nothing; on the first message the watchdog runs that entry's `on_failure` (e.g.
-// ncclCommAbort, which also frees a main thread blocked on the stream) and then abort_job() with a
-// CommError, so every rank leaves even when the main thread is stuck.
+// ncclCommAbort, which also frees a main thread blocked on the stream), waiting for it at most 2 s
+// (it can block for good itself), and then abort_job() with a CommError, so every rank leaves even
+// when the main thread is stuck.
 #pragma once
 
 #include <chrono>
