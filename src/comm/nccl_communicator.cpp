@@ -40,10 +40,11 @@ ncclDataType_t nccl_type(at::ScalarType t) {
   }
 }
 
-void check_device(const at::Tensor& t, int device, const char* op) {
+// `laid_out`: the layout was checked already (all_to_all pieces, which may be row-pitched).
+void check_device(const at::Tensor& t, int device, const char* op, bool laid_out = false) {
   PARDIT_CHECK(t.is_cuda() && t.get_device() == device, "{} on the NCCL backend needs a tensor on cuda:{}, got {}", op,
                device, t.device().str());
-  PARDIT_CHECK(t.is_contiguous(), "{}: tensor must be contiguous", op);
+  PARDIT_CHECK(laid_out || t.is_contiguous(), "{}: tensor must be contiguous", op);
 }
 
 ncclConfig_t nccl_config(bool blocking) {
@@ -371,8 +372,8 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
   detail::CommTimer timer(stats_);
   const bool peer = peer_ && !recv.empty() && peer_buffer_of(recv.front()) != nullptr;
   check_all_to_all_pieces(send, recv, /*pitched=*/peer);
-  for (const at::Tensor& t : send) check_device(t, device_, "all_to_all");
-  for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all");
+  for (const at::Tensor& t : send) check_device(t, device_, "all_to_all", /*laid_out=*/true);
+  for (const at::Tensor& t : recv) check_device(t, device_, "all_to_all", /*laid_out=*/true);
   const HostCall call = begin("all_to_all", {});
   const size_t per_peer = send.size() / static_cast<size_t>(size());
   const size_t block = per_peer * send.front().nbytes();

@@ -55,8 +55,11 @@ std::unique_ptr<NcclCommunicator::PeerMemory> NcclCommunicator::share_peer_memor
   // Every failure below is local: it is counted, and all members agree on the outcome.
   int ok = 1;
   cudaIpcMemHandle_t mine{};
+  // Zeroed (the flags start at 0) and synchronised before any peer can know the memory: from then
+  // on a peer may write into it at any time.
   if (cudaMalloc(reinterpret_cast<void**>(&memory->local), bytes) != cudaSuccess ||
-      cudaMemset(memory->local, 0, bytes) != cudaSuccess || cudaIpcGetMemHandle(&mine, memory->local) != cudaSuccess) {
+      cudaMemsetAsync(memory->local, 0, bytes, stream_.get()) != cudaSuccess ||
+      cudaStreamSynchronize(stream_.get()) != cudaSuccess || cudaIpcGetMemHandle(&mine, memory->local) != cudaSuccess) {
     ok = 0;
     cudaGetLastError();
   }

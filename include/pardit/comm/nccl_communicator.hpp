@@ -57,7 +57,9 @@
 // all_to_alls whose receive pieces use the same slot, every member enqueues its last read of the
 // first's data before it calls the all_to_all that precedes the second (so the data a peer waits
 // for before writing again is sent only after that read). Flags count operations (one epoch per
-// all_to_all, cyclic >= compare), so one flag word per peer serves every slot. A stalled or dead
+// all_to_all, cyclic >= compare), so one flag word per peer serves every slot. The same holds for
+// writes: a rank must not write into its own receive buffer (a fresh one included) unless a
+// collective that every peer waits for (barrier()) follows the write before the next all_to_all. A stalled or dead
 // peer leaves the comm stream waiting: the operation's completion event misses its deadline and
 // the watchdog ends the job as for NCCL ([Note: NCCL deadlines]). Set up on a slot's first use
 // (collective: handles all-gathered on the MPI twin, every member must open every peer's mapping,
