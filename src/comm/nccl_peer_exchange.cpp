@@ -40,7 +40,7 @@ void copy_piece(char* dst, const PieceRows& to, const char* src, const PieceRows
 
 }  // namespace
 
-bool NcclCommunicator::peer_exchanges_requested() { return env_is("PARDIT_PEER_EXCHANGE", "1"); }
+bool NcclCommunicator::peer_exchanges_requested() { return !env_is("PARDIT_PEER_EXCHANGE", "0"); }
 
 NcclCommunicator::PeerMemory::~PeerMemory() {
   for (char* p : peers)
@@ -95,7 +95,7 @@ at::Tensor NcclCommunicator::peer_exchange_buffer(int slot, size_t bytes, at::In
     // (containers without a shared IPC namespace): then every member falls back together.
     peer_flags_ = share_peer_memory(sizeof(uint32_t) * static_cast<size_t>(size()));
     if (!peer_flags_) {
-      log::warn("{}: peer exchanges (PARDIT_PEER_EXCHANGE=1) are not possible here (CUDA IPC mapping failed on a "
+      log::warn("{}: peer exchanges are not possible here (CUDA IPC mapping failed on a "
                 "member); using {}",
                 describe_group(), symmetric_ ? "NCCL's symmetric windows" : "NCCL kernels from ordinary memory");
       peer_ = false;
@@ -143,8 +143,7 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
   }
   // Where the piece b that peer p receives from this rank lands in p's buffer: at the offset of
   // this rank's own piece b in its buffer (every member lays its buffer out alike).
-  for (int k = 1; k <= size(); ++k) {
-    const int p = (rank_ + k) % size();  // the peers first, then the rank itself
+  auto copy_to = [&](int p) {
     for (size_t b = 0; b < per_peer; ++b) {
       const at::Tensor& from = send[static_cast<size_t>(p) * per_peer + b];
       const size_t own = static_cast<size_t>(rank_) * per_peer + b;
@@ -153,7 +152,9 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
       if (p == rank_ && dst == from.const_data_ptr() && from.strides() == recv[own].strides()) continue;
       copy_piece(dst, to[own], static_cast<const char*>(from.const_data_ptr()), *piece_rows(from), stream_.get());
     }
-  }
+  };
+  // The peers' copies, their flags, then this rank's own piece while the peers' data arrives.
+  for (int k = 1; k < size(); ++k) copy_to((rank_ + k) % size());
   ++peer_epoch_;
   const auto stream = reinterpret_cast<CUstream>(stream_.get());
   const size_t me = sizeof(uint32_t) * static_cast<size_t>(rank_);
@@ -162,6 +163,7 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
       check_driver(cuStreamWriteValue32(stream, reinterpret_cast<CUdeviceptr>(peer_flags_->peers[static_cast<size_t>(p)] + me),
                                         peer_epoch_, CU_STREAM_WRITE_VALUE_DEFAULT),
                    "peer all_to_all: cuStreamWriteValue32 (PARDIT_PEER_EXCHANGE=0 avoids it)");
+  copy_to(rank_);
   for (int p = 0; p < size(); ++p)
     if (p != rank_)
       check_driver(cuStreamWaitValue32(stream,

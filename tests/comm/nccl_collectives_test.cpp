@@ -145,7 +145,9 @@ TEST(NcclCollectives, AllToAllPiecesIntoViews) {
 TEST(NcclCollectives, ExchangeBuffers) {
   std::vector<int> all(static_cast<size_t>(world().size()));
   std::iota(all.begin(), all.end(), 0);
+  setenv("PARDIT_PEER_EXCHANGE", "0", 1);  // NCCL's windows, not pardit's peer copies
   auto axis = world().split(all, "ulysses");
+  unsetenv("PARDIT_PEER_EXCHANGE");
   const int n = axis->size(), me = axis->rank();
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
   if (std::getenv("PARDIT_NCCL_SYMMETRIC") == nullptr) {
@@ -193,16 +195,14 @@ TEST(NcclCollectives, ExchangeBuffers) {
   }
 }
 
-// Peer exchanges ([Note: peer exchanges]): with PARDIT_PEER_EXCHANGE=1 on one node, an axis
+// Peer exchanges ([Note: peer exchanges]): by default on one node, an axis
 // communicator's exchange buffers are written by the peers' copies: the contiguous all_to_all, a
 // slot that grows, Ulysses' gather into row-pitched pieces from ordinary memory, and many
 // alternating exchanges on two slots with no handshake before the copies (each one's data checked).
 TEST(NcclCollectives, PeerExchanges) {
   std::vector<int> all(static_cast<size_t>(world().size()));
   std::iota(all.begin(), all.end(), 0);
-  setenv("PARDIT_PEER_EXCHANGE", "1", 1);
   auto axis = world().split(all, "ulysses");
-  unsetenv("PARDIT_PEER_EXCHANGE");
   const int n = axis->size(), me = axis->rank();
   const auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA, device());
   for (int64_t rows : {int64_t{3}, int64_t{4096}, int64_t{2}}) {
