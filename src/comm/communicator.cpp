@@ -23,6 +23,56 @@ std::optional<PieceRows> piece_rows(const at::Tensor& t) {
   return PieceRows{t.size(0), packed * element, t.stride(0) * element};
 }
 
+std::vector<PeerCopy> plan_peer_copies(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv,
+                                       int rank, int size, const char* recv_base, size_t recv_bytes,
+                                       const std::string& what) {
+  PARDIT_CHECK(size > 0 && rank >= 0 && rank < size && !send.empty() && send.size() == recv.size() &&
+                   send.size() % static_cast<size_t>(size) == 0,
+               "all_to_all on {}: {} send and {} receive pieces for {} ranks", what, send.size(), recv.size(), size);
+  const size_t per_peer = send.size() / static_cast<size_t>(size);
+  // Every receive piece in the buffer: the peers write theirs at the same offsets in their copies.
+  for (size_t i = 0; i < recv.size(); ++i) {
+    const auto to = piece_rows(recv[i]);
+    const auto* at_ = static_cast<const char*>(recv[i].const_data_ptr());
+    PARDIT_CHECK(to && (recv[i].numel() == 0 ||
+                        (at_ >= recv_base && at_ + (to->rows - 1) * to->pitch + to->width <= recv_base + recv_bytes)),
+                 "all_to_all on {}: receive piece {} is not in the exchange buffer that holds the others; take all "
+                 "receive pieces from one exchange_buffer()",
+                 what, i);
+  }
+  std::vector<PeerCopy> copies;
+  for (int k = 1; k <= size; ++k) {
+    const int p = (rank + k) % size;  // the peers first, then this rank
+    for (size_t b = 0; b < per_peer; ++b) {
+      const at::Tensor& from = send[static_cast<size_t>(p) * per_peer + b];
+      const at::Tensor& own = recv[static_cast<size_t>(rank) * per_peer + b];
+      const auto to = piece_rows(own), src = piece_rows(from);
+      const auto* at_ = static_cast<const char*>(own.const_data_ptr());
+      PARDIT_CHECK(to && src, "all_to_all on {}: piece {} is neither contiguous nor row-pitched", what, b);
+      const int64_t bytes = to->rows * to->width;
+      PARDIT_CHECK(bytes == src->rows * src->width,
+                   "all_to_all on {}: piece {} for rank {} sends {} bytes but rank {} receives {}", what, b, p,
+                   src->rows * src->width, p, bytes);
+      if (bytes == 0) continue;
+      PeerCopy c{p, at_ - recv_base, static_cast<const char*>(from.const_data_ptr())};
+      if (to->rows == 1 && src->rows == 1) {
+        c.width = c.dst_pitch = c.src_pitch = bytes;
+      } else {  // the side that is one contiguous row takes the other side's rows
+        c.width = to->rows > 1 ? to->width : src->width;
+        PARDIT_CHECK(bytes % c.width == 0 && (to->rows == 1 || src->rows == 1 || to->width == src->width),
+                     "all_to_all on {}: piece {} sent as rows of {} bytes cannot land in rows of {}", what, b,
+                     src->width, to->width);
+        c.rows = bytes / c.width;
+        c.dst_pitch = to->rows > 1 ? to->pitch : c.width;
+        c.src_pitch = src->rows > 1 ? src->pitch : c.width;
+      }
+      if (p == rank && c.src == at_ && c.dst_pitch == c.src_pitch) continue;  // already in place
+      copies.push_back(c);
+    }
+  }
+  return copies;
+}
+
 std::string Communicator::describe_group() const {
   return fmt::format("{} group [world ranks {}]", name_, fmt::join(world_ranks_, ","));
 }

@@ -20,24 +20,6 @@ void check_driver(CUresult r, const char* what) {
   throw CommError(fmt::format("{} {}: CUDA driver error {}", error_identity(), what, text ? text : "(unknown)"));
 }
 
-// One piece's copy as cudaMemcpy2DAsync wants it: both sides cut into rows of the same width.
-void copy_piece(char* dst, const PieceRows& to, const char* src, const PieceRows& from, cudaStream_t stream) {
-  const int64_t bytes = to.rows * to.width;
-  if (bytes == 0) return;
-  if (to.rows == 1 && from.rows == 1) {
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToDevice, stream));
-    return;
-  }
-  // The side that is one contiguous row takes the other side's rows.
-  const int64_t width = to.rows > 1 ? to.width : from.width;
-  const int64_t dpitch = to.rows > 1 ? to.pitch : width, spitch = from.rows > 1 ? from.pitch : width;
-  PARDIT_CHECK(bytes % width == 0 && (to.rows == 1 || from.rows == 1 || to.width == from.width),
-               "peer all_to_all: a piece sent as rows of {} bytes cannot land in rows of {}", from.width, to.width);
-  CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<size_t>(dpitch), src, static_cast<size_t>(spitch),
-                               static_cast<size_t>(width), static_cast<size_t>(bytes / width),
-                               cudaMemcpyDeviceToDevice, stream));
-}
-
 }  // namespace
 
 bool NcclCommunicator::peer_exchanges_requested() { return !env_is("PARDIT_PEER_EXCHANGE", "0"); }
@@ -129,32 +111,19 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
   if (!peer_) return false;
   const PeerMemory* buffer = peer_buffer_of(recv.front());
   if (buffer == nullptr) return false;
-  const size_t per_peer = send.size() / static_cast<size_t>(size());
-  std::vector<PieceRows> to(recv.size());
-  for (size_t i = 0; i < recv.size(); ++i) {
-    const auto rows = piece_rows(recv[i]);
-    PARDIT_CHECK(rows && peer_buffer_of(recv[i]) == buffer &&
-                     static_cast<const char*>(recv[i].const_data_ptr()) + (rows->rows - 1) * rows->pitch + rows->width <=
-                         buffer->local + buffer->bytes,
-                 "all_to_all on {}: receive piece {} is not in the exchange buffer that holds piece 0; take all "
-                 "receive pieces from one exchange_buffer()",
-                 describe_group(), i);
-    to[i] = *rows;
-  }
-  // Where the piece b that peer p receives from this rank lands in p's buffer: at the offset of
-  // this rank's own piece b in its buffer (every member lays its buffer out alike).
-  auto copy_to = [&](int p) {
-    for (size_t b = 0; b < per_peer; ++b) {
-      const at::Tensor& from = send[static_cast<size_t>(p) * per_peer + b];
-      const size_t own = static_cast<size_t>(rank_) * per_peer + b;
-      const size_t offset = static_cast<size_t>(static_cast<const char*>(recv[own].const_data_ptr()) - buffer->local);
-      char* dst = buffer->peers[static_cast<size_t>(p)] + offset;
-      if (p == rank_ && dst == from.const_data_ptr() && from.strides() == recv[own].strides()) continue;
-      copy_piece(dst, to[own], static_cast<const char*>(from.const_data_ptr()), *piece_rows(from), stream_.get());
-    }
+  const std::vector<PeerCopy> copies =
+      plan_peer_copies(send, recv, rank_, size(), buffer->local, buffer->bytes, describe_group());
+  auto issue = [&](const PeerCopy& c) {
+    CUDA_CHECK(cudaMemcpy2DAsync(buffer->peers[static_cast<size_t>(c.peer)] + c.offset, static_cast<size_t>(c.dst_pitch),
+                                 c.src, static_cast<size_t>(c.src_pitch), static_cast<size_t>(c.width),
+                                 static_cast<size_t>(c.rows), cudaMemcpyDeviceToDevice, stream_.get()));
   };
   // The peers' copies, their flags, then this rank's own piece while the peers' data arrives.
-  for (int k = 1; k < size(); ++k) copy_to((rank_ + k) % size());
+  for (const PeerCopy& c : copies)
+    if (c.peer != rank_) {
+      issue(c);
+      stats_.bytes_sent += c.rows * c.width;
+    }
   ++peer_epoch_;
   const auto stream = reinterpret_cast<CUstream>(stream_.get());
   const size_t me = sizeof(uint32_t) * static_cast<size_t>(rank_);
@@ -163,15 +132,14 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
       check_driver(cuStreamWriteValue32(stream, reinterpret_cast<CUdeviceptr>(peer_flags_->peers[static_cast<size_t>(p)] + me),
                                         peer_epoch_, CU_STREAM_WRITE_VALUE_DEFAULT),
                    "peer all_to_all: cuStreamWriteValue32 (PARDIT_PEER_EXCHANGE=0 avoids it)");
-  copy_to(rank_);
+  for (const PeerCopy& c : copies)
+    if (c.peer == rank_) issue(c);
   for (int p = 0; p < size(); ++p)
     if (p != rank_)
       check_driver(cuStreamWaitValue32(stream,
                                        reinterpret_cast<CUdeviceptr>(peer_flags_->local + sizeof(uint32_t) * static_cast<size_t>(p)),
                                        peer_epoch_, CU_STREAM_WAIT_VALUE_GEQ),
                    "peer all_to_all: cuStreamWaitValue32 (PARDIT_PEER_EXCHANGE=0 avoids it)");
-  for (size_t i = 0; i < send.size(); ++i)
-    if (static_cast<int>(i / per_peer) != rank_) stats_.bytes_sent += static_cast<int64_t>(send[i].nbytes());
   return true;
 }
 

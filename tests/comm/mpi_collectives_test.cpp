@@ -197,20 +197,3 @@ TEST(MpiCollectives, SubGroupsOnEveryAxis) {
   EXPECT_EQ(t[2].item<int>(), g[0] + g[1]);
 }
 
-// piece_rows: what a 2-D copy of an all_to_all piece moves (the peer exchanges' pieces).
-TEST(PieceRows, ContiguousPitchedAndRefused) {
-  const at::Tensor t = at::zeros({6, 4, 3, 8}, at::kBFloat16);  // [S, U, Hl, D]
-  const auto whole = pardit::comm::piece_rows(t);
-  ASSERT_TRUE(whole);
-  EXPECT_EQ(whole->rows, 1);
-  EXPECT_EQ(whole->width, 6 * 4 * 3 * 8 * 2);
-  const auto column = pardit::comm::piece_rows(t.select(1, 2));  // Ulysses' gather piece
-  ASSERT_TRUE(column);
-  EXPECT_EQ(column->rows, 6);
-  EXPECT_EQ(column->width, 3 * 8 * 2);
-  EXPECT_EQ(column->pitch, 4 * 3 * 8 * 2);
-  EXPECT_EQ(pardit::comm::piece_rows(t.narrow(0, 1, 2))->rows, 1);  // rows of a contiguous tensor
-  EXPECT_FALSE(pardit::comm::piece_rows(t.select(3, 0)));           // inner dims not packed
-  EXPECT_FALSE(pardit::comm::piece_rows(t.transpose(0, 1)));        // dims after the first not packed
-  EXPECT_FALSE(pardit::comm::piece_rows(at::zeros({8}).slice(0, 0, 8, 2)));  // strided vector
-}

@@ -36,6 +36,25 @@ struct PieceRows {
 // stride at least a row); nullopt otherwise.
 std::optional<PieceRows> piece_rows(const at::Tensor& t);
 
+// One copy of an all-to-all that writes straight into the members' receive buffers: `rows` rows of
+// `width` bytes from `src` (this rank's memory, rows `src_pitch` apart) to `offset` bytes into
+// member `peer`'s receive buffer (rows `dst_pitch` apart).
+struct PeerCopy {
+  int peer = 0;
+  int64_t offset = 0;
+  const char* src = nullptr;
+  int64_t rows = 1, width = 0, dst_pitch = 0, src_pitch = 0;
+};
+// The copies of a piece-wise all_to_all (start_all_to_all's pieces) for member `rank` of `size`
+// when every member's receive pieces lie in one buffer laid out alike (`recv_base`, `recv_bytes`:
+// this rank's): piece b for peer p lands at the offset of this rank's own piece b. The peers'
+// copies come first, in rank order after `rank`, then the rank's own (left out when it is already
+// in place); empty pieces are left out. Throws pardit::Error naming `what` for a receive piece
+// outside the buffer or a pair of pieces that cannot be cut into the same rows.
+std::vector<PeerCopy> plan_peer_copies(const std::vector<at::Tensor>& send, const std::vector<at::Tensor>& recv,
+                                       int rank, int size, const char* recv_base, size_t recv_bytes,
+                                       const std::string& what);
+
 // Handle of a non-blocking send or receive. wait() completes it (MPI: the data has arrived / the
 // buffer may be reused; NCCL: later work on the current compute stream is ordered after it).
 // The tensor must stay alive and unmodified until wait() returns. Destroying an unwaited request
