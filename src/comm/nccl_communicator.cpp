@@ -232,7 +232,7 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
   child->symmetric_ = symmetric;
   // Peer exchanges need every member on this node (CUDA IPC); see [Note: peer exchanges].
   const int node = topology_.world_size() > me ? topology_.node_of(me) : -1;
-  child->peer_ = peer_exchanges_requested() && node >= 0 &&
+  child->peer_ = peer_exchanges_wanted(static_cast<int>(child->world_ranks_.size())) && node >= 0 &&
                  std::all_of(child->world_ranks_.begin(), child->world_ranks_.end(), [&](int w) {
                    return w < topology_.world_size() && topology_.node_of(w) == node;
                  });

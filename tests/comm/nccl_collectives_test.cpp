@@ -195,14 +195,16 @@ TEST(NcclCollectives, ExchangeBuffers) {
   }
 }
 
-// Peer exchanges ([Note: peer exchanges]): by default on one node, an axis
+// Peer exchanges ([Note: peer exchanges]): on one node (by default for two members), an axis
 // communicator's exchange buffers are written by the peers' copies: the contiguous all_to_all, a
 // slot that grows, Ulysses' gather into row-pitched pieces from ordinary memory, and many
 // alternating exchanges on two slots with no handshake before the copies (each one's data checked).
 TEST(NcclCollectives, PeerExchanges) {
   std::vector<int> all(static_cast<size_t>(world().size()));
   std::iota(all.begin(), all.end(), 0);
+  setenv("PARDIT_PEER_EXCHANGE", "1", 1);  // also beyond two members, where it is not the default
   auto axis = world().split(all, "ulysses");
+  unsetenv("PARDIT_PEER_EXCHANGE");
   const int n = axis->size(), me = axis->rank();
   const auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA, device());
   for (int64_t rows : {int64_t{3}, int64_t{4096}, int64_t{2}}) {

@@ -43,7 +43,9 @@
 //
 // [Note: peer exchanges]
 // When every member of a communicator runs on one node, pardit moves the all-to-alls between
-// exchange buffers itself (the default; PARDIT_PEER_EXCHANGE=0 leaves them to NCCL's windows): the
+// exchange buffers itself (the default for two members, PARDIT_PEER_EXCHANGE=1 for more, whose
+// copies to the peers run one after another on one stream and were not measured against NCCL yet;
+// PARDIT_PEER_EXCHANGE=0 leaves them to NCCL's windows): the
 // buffers are cudaMalloc memory that every member maps through CUDA IPC, and an all_to_all is, on
 // the comm stream, one copy per piece straight into the peer's receive buffer (cudaMemcpy2DAsync:
 // copy engines over NVLink), one flag written into each peer's flag array (cuStreamWriteValue32,
@@ -213,8 +215,9 @@ class NcclCommunicator final : public Communicator {
   bool announced_symmetric_ = false;  // logged once per communicator
 
   // Peer exchanges (nccl_peer_exchange.cpp, [Note: peer exchanges]) on a communicator whose
-  // members share a node, unless PARDIT_PEER_EXCHANGE=0.
-  static bool peer_exchanges_requested();
+  // members share a node: by default for two members, with PARDIT_PEER_EXCHANGE=1 for any number,
+  // never with PARDIT_PEER_EXCHANGE=0.
+  static bool peer_exchanges_wanted(int members);
   // cudaMalloc memory of this rank and every member's mapping of it (peers[rank] = local).
   struct PeerMemory {
     char* local = nullptr;
