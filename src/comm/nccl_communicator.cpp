@@ -170,7 +170,15 @@ NcclCommunicator::~NcclCommunicator() {
   // flight (an exception unwinding past a stuck transfer) abort instead, which does not wait.
   bool busy = std::uncaught_exceptions() > 0;
   for (const Pending& p : pending_) busy = busy || cudaEventQuery(p.done->get()) != cudaSuccess;
-  if (busy) comm_.abort();
+  if (busy) {
+    comm_.abort();
+    // Freeing device memory synchronises the device, which never returns while the stream waits
+    // on a peer that will not deliver (and nothing watches this communicator any more): the
+    // exchange memory is left to the process's end, which is near on this path.
+    for (auto& w : windows_) (void)w.release();
+    for (auto& m : peer_buffers_) (void)m.release();
+    (void)peer_flags_.release();
+  }
 }
 
 std::unique_ptr<NcclCommunicator> NcclCommunicator::world(runtime::Topology topology) {
