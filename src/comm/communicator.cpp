@@ -46,22 +46,36 @@ std::vector<PeerCopy> plan_peer_copies(const std::vector<at::Tensor>& send, cons
     for (size_t b = 0; b < per_peer; ++b) {
       const at::Tensor& from = send[static_cast<size_t>(p) * per_peer + b];
       const at::Tensor& own = recv[static_cast<size_t>(rank) * per_peer + b];
+      const size_t index = static_cast<size_t>(p) * per_peer + b;
       const auto to = piece_rows(own), src = piece_rows(from);
       const auto* at_ = static_cast<const char*>(own.const_data_ptr());
-      PARDIT_CHECK(to && src, "all_to_all on {}: piece {} is neither contiguous nor row-pitched", what, b);
+      PARDIT_CHECK(to && src,
+                   "all_to_all on {}: send piece {} or receive piece {} is neither contiguous nor row-pitched "
+                   "(dimensions after the first packed)",
+                   what, index, static_cast<size_t>(rank) * per_peer + b);
       const int64_t bytes = to->rows * to->width;
       PARDIT_CHECK(bytes == src->rows * src->width,
-                   "all_to_all on {}: piece {} for rank {} sends {} bytes but rank {} receives {}", what, b, p,
-                   src->rows * src->width, p, bytes);
+                   "all_to_all on {}: send piece {} (for rank {}) holds {} bytes but its receive piece holds {}; "
+                   "pieces must match in size on every rank",
+                   what, index, p, src->rows * src->width, bytes);
       if (bytes == 0) continue;
+      // Peers write into the receive buffer at any time (no handshake): nothing may be sent from it
+      // but the rank's own piece, in place.
+      const auto* from_at = static_cast<const char*>(from.const_data_ptr());
+      const bool overlaps = from_at < recv_base + recv_bytes && from_at + (src->rows - 1) * src->pitch + src->width > recv_base;
+      PARDIT_CHECK(!overlaps || (p == rank && from_at == at_),
+                   "all_to_all on {}: send piece {} lies in the receive buffer, which the peers write at any time; "
+                   "send from other memory",
+                   what, index);
       PeerCopy c{p, at_ - recv_base, static_cast<const char*>(from.const_data_ptr())};
       if (to->rows == 1 && src->rows == 1) {
         c.width = c.dst_pitch = c.src_pitch = bytes;
       } else {  // the side that is one contiguous row takes the other side's rows
         c.width = to->rows > 1 ? to->width : src->width;
         PARDIT_CHECK(bytes % c.width == 0 && (to->rows == 1 || src->rows == 1 || to->width == src->width),
-                     "all_to_all on {}: piece {} sent as rows of {} bytes cannot land in rows of {}", what, b,
-                     src->width, to->width);
+                     "all_to_all on {}: send piece {} has rows of {} bytes and cannot land in rows of {}; give both "
+                     "sides the same row shape",
+                     what, index, src->width, to->width);
         c.rows = bytes / c.width;
         c.dst_pitch = to->rows > 1 ? to->pitch : c.width;
         c.src_pitch = src->rows > 1 ? src->pitch : c.width;
@@ -110,9 +124,13 @@ void Communicator::check_all_to_all_pieces(const std::vector<at::Tensor>& send, 
     auto laid_out = [&](const at::Tensor& t) { return pitched ? piece_rows(t).has_value() : t.is_contiguous(); };
     PARDIT_CHECK(laid_out(send[i]) && laid_out(recv[i]) && send[i].device() == send[0].device() &&
                      recv[i].device() == send[0].device(),
-                 "all_to_all on {}: piece {} must be {} and on {}", describe_group(), i,
+                 "all_to_all on {}: piece {} must be {} and on {}{}", describe_group(), i,
                  pitched ? "contiguous or row-pitched (dimensions after the first packed)" : "contiguous",
-                 send[0].device().str());
+                 send[0].device().str(),
+                 !pitched && piece_rows(send[i]) && piece_rows(recv[i])
+                     ? " (row-pitched pieces are taken only with receive pieces in exchange_buffer() memory of a "
+                       "backend whose pitched_exchanges() is true)"
+                     : "");
   }
 }
 

@@ -171,10 +171,12 @@ NcclCommunicator::~NcclCommunicator() {
   bool busy = std::uncaught_exceptions() > 0;
   for (const Pending& p : pending_) busy = busy || cudaEventQuery(p.done->get()) != cudaSuccess;
   if (busy) {
-    comm_.abort();
-    // Freeing device memory synchronises the device, which never returns while the stream waits
-    // on a peer that will not deliver (and nothing watches this communicator any more): the
-    // exchange memory is left to the process's end, which is near on this path.
+    // ncclCommAbort can block for good while the stream waits on a peer that will not deliver,
+    // and nothing watches this communicator any more: it runs on a thread of its own with the
+    // handle, which is never freed. Freeing device memory synchronises the device, which would
+    // never return either: the exchange memory is left to the process's end, near on this path.
+    auto* handle = new NcclCommHandle(std::move(comm_));
+    std::thread([handle] { handle->abort(); }).detach();
     for (auto& w : windows_) (void)w.release();
     for (auto& m : peer_buffers_) (void)m.release();
     (void)peer_flags_.release();
@@ -355,7 +357,7 @@ std::shared_ptr<CudaEvent> NcclCommunicator::enqueue_all_to_all(const at::Tensor
       recv.push_back(out.narrow(0, p * rows, rows));
     }
     const HostCall call = begin("all_to_all", {&in, &out});
-    enqueue_peer_all_to_all(send, recv);
+    PARDIT_CHECK(enqueue_peer_all_to_all(send, recv), "all_to_all on {}: peer exchange not enqueued", describe_group());
     return end("all_to_all", {&in, &out}, order_compute_now);
   }
   const HostCall call = begin("all_to_all", {&in, &out});
@@ -390,7 +392,7 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
     touches_window = touches_window || in_window(send[i].const_data_ptr(), send[i].nbytes()) ||
                      in_window(recv[i].const_data_ptr(), recv[i].nbytes());
   if (peer) {
-    enqueue_peer_all_to_all(send, recv);
+    PARDIT_CHECK(enqueue_peer_all_to_all(send, recv), "all_to_all on {}: peer exchange not enqueued", describe_group());
   } else if (enqueue_symmetric_all_to_all(contiguous_blocks(send), const_cast<char*>(contiguous_blocks(recv)), block,
                                           touches_window)) {
     stats_.bytes_sent += static_cast<int64_t>(block) * (size() - 1);

@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <cuda.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
+#include <string>
 
 #include "pardit/comm/checks.hpp"
 #include "pardit/comm/nccl_communicator.hpp"
@@ -35,37 +38,58 @@ NcclCommunicator::PeerMemory::~PeerMemory() {
   if (local != nullptr) cudaFree(local);
 }
 
-std::unique_ptr<NcclCommunicator::PeerMemory> NcclCommunicator::share_peer_memory(size_t bytes) {
+std::unique_ptr<NcclCommunicator::PeerMemory> NcclCommunicator::share_peer_memory(int slot, size_t bytes) {
   auto memory = std::make_unique<PeerMemory>();
   memory->bytes = bytes;
   memory->peers.assign(static_cast<size_t>(size()), nullptr);
-  // Every failure below is local: it is counted, and all members agree on the outcome.
+  // Every failure below is local: it is logged with its cause, and all members agree on the outcome.
+  struct Share {
+    cudaIpcMemHandle_t handle{};
+    int64_t bytes = 0;
+    int32_t slot = 0;
+  } mine;
+  mine.bytes = static_cast<int64_t>(bytes);
+  mine.slot = slot;
   int ok = 1;
-  cudaIpcMemHandle_t mine{};
+  auto failed = [&](cudaError_t e, const char* what) {
+    if (e == cudaSuccess) return false;
+    cudaGetLastError();
+    log::warn("{}: {} for a {} byte peer exchange buffer failed: {}", describe_group(), what, bytes,
+              cudaGetErrorString(e));
+    ok = 0;
+    return true;
+  };
   // Zeroed (the flags start at 0) and synchronised before any peer can know the memory: from then
   // on a peer may write into it at any time.
-  if (cudaMalloc(reinterpret_cast<void**>(&memory->local), bytes) != cudaSuccess ||
-      cudaMemsetAsync(memory->local, 0, bytes, stream_.get()) != cudaSuccess ||
-      cudaStreamSynchronize(stream_.get()) != cudaSuccess || cudaIpcGetMemHandle(&mine, memory->local) != cudaSuccess) {
-    ok = 0;
-    cudaGetLastError();
-  }
-  std::vector<cudaIpcMemHandle_t> handles(static_cast<size_t>(size()));
+  (void)(failed(cudaMalloc(reinterpret_cast<void**>(&memory->local), bytes), "cudaMalloc") ||
+         failed(cudaMemsetAsync(memory->local, 0, bytes, stream_.get()), "cudaMemsetAsync") ||
+         failed(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize") ||
+         failed(cudaIpcGetMemHandle(&mine.handle, memory->local), "cudaIpcGetMemHandle"));
+  std::vector<Share> shares(static_cast<size_t>(size()));
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_CHECK(MPI_Iallgather(&mine, sizeof(mine), MPI_BYTE, handles.data(), sizeof(mine), MPI_BYTE, diag_.get(),
+  MPI_CHECK(MPI_Iallgather(&mine, sizeof(Share), MPI_BYTE, shares.data(), sizeof(Share), MPI_BYTE, diag_.get(),
                            &request));
   runtime::wait_or_throw(&request, 1, fmt::format("IPC handles of the {} group's exchange buffers", name_));
+  // The handles pair up by call order: every member must be sharing the same slot and size.
+  std::vector<std::string> asked;
+  bool same = true;
+  for (const Share& sh : shares) {
+    asked.push_back(fmt::format("slot {} of {} bytes", sh.slot, sh.bytes));
+    same = same && sh.slot == mine.slot && sh.bytes == mine.bytes;
+  }
+  PARDIT_CHECK(same,
+               "exchange_buffer on {}: the members asked for different buffers ({}, by rank); exchange_buffer is "
+               "collective: every member must call it with the same slots and sizes in the same order",
+               describe_group(), fmt::join(asked, "; "));
   for (int p = 0; p < size() && ok; ++p) {
     if (p == rank_) {
       memory->peers[static_cast<size_t>(p)] = memory->local;
       continue;
     }
     void* mapped = nullptr;
-    if (cudaIpcOpenMemHandle(&mapped, handles[static_cast<size_t>(p)], cudaIpcMemLazyEnablePeerAccess) != cudaSuccess) {
-      ok = 0;
-      cudaGetLastError();
+    if (failed(cudaIpcOpenMemHandle(&mapped, shares[static_cast<size_t>(p)].handle, cudaIpcMemLazyEnablePeerAccess),
+               fmt::format("cudaIpcOpenMemHandle of rank {}'s memory", p).c_str()))
       break;
-    }
     memory->peers[static_cast<size_t>(p)] = static_cast<char*>(mapped);
   }
   int all_ok = 0;
@@ -80,10 +104,10 @@ at::Tensor NcclCommunicator::peer_exchange_buffer(int slot, size_t bytes, at::In
   if (!peer_flags_) {
     // Stream memory operations (the flags) are always there from CUDA 12 on; CUDA IPC may not be
     // (containers without a shared IPC namespace): then every member falls back together.
-    peer_flags_ = share_peer_memory(sizeof(uint32_t) * static_cast<size_t>(size()));
+    peer_flags_ = share_peer_memory(-1, sizeof(uint32_t) * static_cast<size_t>(size()));
     if (!peer_flags_) {
-      log::warn("{}: peer exchanges are not possible here (CUDA IPC mapping failed on a "
-                "member); using {}",
+      log::warn("{}: peer exchanges are not possible here (CUDA IPC failed on a member: its warning says "
+                "why); using {}",
                 describe_group(), symmetric_ ? "NCCL's symmetric windows" : "NCCL kernels from ordinary memory");
       peer_ = false;
       return at::Tensor();
@@ -94,10 +118,10 @@ at::Tensor NcclCommunicator::peer_exchange_buffer(int slot, size_t bytes, at::In
   PeerMemory*& current = peer_slots_[static_cast<size_t>(slot)];
   if (current == nullptr || current->bytes < bytes) {
     // The old buffer stays mapped: copies queued into it may still be running.
-    std::unique_ptr<PeerMemory> memory = share_peer_memory(std::max<size_t>(bytes, 256));
+    std::unique_ptr<PeerMemory> memory = share_peer_memory(slot, std::max<size_t>(bytes, 256));
     PARDIT_CHECK(memory != nullptr,
-                 "exchange_buffer on {}: mapping a {} byte peer buffer failed on a member (CUDA IPC); run with "
-                 "PARDIT_PEER_EXCHANGE=0",
+                 "exchange_buffer on {}: sharing a {} byte peer buffer failed on a member (CUDA IPC; its warning "
+                 "says why); run with PARDIT_PEER_EXCHANGE=0 to leave the exchanges to NCCL",
                  describe_group(), bytes);
     current = memory.get();
     peer_buffers_.push_back(std::move(memory));
@@ -119,9 +143,13 @@ bool NcclCommunicator::enqueue_peer_all_to_all(const std::vector<at::Tensor>& se
   const std::vector<PeerCopy> copies =
       plan_peer_copies(send, recv, rank_, size(), buffer->local, buffer->bytes, describe_group());
   auto issue = [&](const PeerCopy& c) {
-    CUDA_CHECK(cudaMemcpy2DAsync(buffer->peers[static_cast<size_t>(c.peer)] + c.offset, static_cast<size_t>(c.dst_pitch),
-                                 c.src, static_cast<size_t>(c.src_pitch), static_cast<size_t>(c.width),
-                                 static_cast<size_t>(c.rows), cudaMemcpyDeviceToDevice, stream_.get()));
+    char* dst = buffer->peers[static_cast<size_t>(c.peer)] + c.offset;
+    if (c.rows == 1)  // no pitch limit on one row
+      CUDA_CHECK(cudaMemcpyAsync(dst, c.src, static_cast<size_t>(c.width), cudaMemcpyDeviceToDevice, stream_.get()));
+    else
+      CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<size_t>(c.dst_pitch), c.src, static_cast<size_t>(c.src_pitch),
+                                   static_cast<size_t>(c.width), static_cast<size_t>(c.rows),
+                                   cudaMemcpyDeviceToDevice, stream_.get()));
   };
   // The peers' copies, their flags, then this rank's own piece while the peers' data arrives.
   for (const PeerCopy& c : copies)

@@ -61,6 +61,9 @@ void Watchdog::loop() {
       if (entry.on_failure) {
         // Bounded: ncclCommAbort can block for good when the stream it would drain waits on a
         // stalled peer (seen with copy-engine all-to-alls on H200), and the job must still end.
+        // Past the bound the thread is left running while fatal() ends the process (abort_job's
+        // MPI_Abort); until then it may still use the watched object, so a Fatal that returns
+        // (tests) must keep that object alive.
         auto finished = std::make_shared<std::promise<void>>();
         std::future<void> done = finished->get_future();
         std::thread([on_failure = entry.on_failure, finished] {

@@ -51,20 +51,28 @@ void nccl_probe(const pardit::runtime::MpiSession& session, const std::string& f
   auto axis = world->split(all, "ulysses");  // blocking, as the mesh axes are
   const auto gpu = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device);
   at::Tensor in = at::ones({session.world_size() * (1 << 20)}, gpu), out = at::empty_like(in);
-  if (pardit::env_is("PARDIT_FAULT_BUFFERS", "1")) {  // the communicator's exchange buffers (collective)
+  const bool buffers = pardit::env_is("PARDIT_FAULT_BUFFERS", "1");
+  if (buffers) {  // the communicator's exchange buffers (collective)
     in = axis->exchange_buffer(0, in.sizes(), at::kFloat).fill_(1);
     out = axis->exchange_buffer(1, in.sizes(), at::kFloat);
     if (session.world_rank() == 0)
       std::printf("fault_probe: exchange buffers moved by %s\n",
                   axis->pitched_exchanges() ? "peer copies" : axis->has_exchange_buffers() ? "NCCL" : "nothing");
   }
+  // With exchange buffers the second all_to_all receives into another slot: a peer may write into
+  // a receive buffer as soon as it has this rank's data ([Note: peer exchanges]).
+  at::Tensor out2 = buffers ? axis->exchange_buffer(2, in.sizes(), at::kFloat) : out;
   const bool me = session.world_rank() == bad;
+  auto check = [&](const at::Tensor& t) {  // waits for the transfer on the host
+    if (t.sum().item<float>() != static_cast<float>(t.numel()))
+      throw pardit::Error(pardit::ExitCode::runtime_failure, "fault_probe: wrong data after all_to_all");
+  };
   if (fault == "stall_first" && me) sleep_forever();
   axis->all_to_all(in, out);
-  (void)out.sum().item<float>();  // waits for the transfer on the host
+  check(out);
   if (fault == "stall" && me) sleep_forever();
-  axis->all_to_all(in, out);
-  (void)out.sum().item<float>();
+  axis->all_to_all(in, out2);
+  check(out2);
   if (session.world_rank() == 0) std::printf("fault_probe: finished normally\n");
 }
 #endif

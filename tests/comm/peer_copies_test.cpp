@@ -106,6 +106,16 @@ TEST(PeerCopies, OwnPieceInPlaceIsNotCopiedAndStrayPiecesAreRefused) {
   ASSERT_EQ(copies.size(), 1u);
   EXPECT_EQ(copies[0].peer, 0);
   EXPECT_EQ(copies[0].offset, 4 * 6 * 4);  // where rank 1's own piece lies: rank 0 keeps it there too
+  // A send piece from the receive buffer (other than the own piece in place) is refused: peers
+  // write there at any time.
+  std::vector<at::Tensor> from_buffer = send;
+  from_buffer[0] = buffer.narrow(0, 0, 4);
+  try {
+    plan_peer_copies(from_buffer, recv, r, n, base, buffer.nbytes(), "ulysses group");
+    FAIL() << "a send piece in the receive buffer was accepted";
+  } catch (const pardit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lies in the receive buffer"), std::string::npos) << e.what();
+  }
   // A receive piece outside the buffer names the rule.
   recv[0] = other.narrow(0, 0, 4);
   try {

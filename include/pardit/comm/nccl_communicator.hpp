@@ -228,9 +228,10 @@ class NcclCommunicator final : public Communicator {
     PeerMemory& operator=(const PeerMemory&) = delete;
     ~PeerMemory();
   };
-  // Collective: allocates `bytes`, all-gathers the IPC handles, maps every peer's memory; null on
-  // every member when any member could not.
-  std::unique_ptr<PeerMemory> share_peer_memory(size_t bytes);
+  // Collective: allocates `bytes` for `slot` (-1: the flags), all-gathers the IPC handles with the
+  // slot and size (members asking for different ones is an error naming them), maps every peer's
+  // memory; null on every member when any member could not (each failing member logs why).
+  std::unique_ptr<PeerMemory> share_peer_memory(int slot, size_t bytes);
   at::Tensor peer_exchange_buffer(int slot, size_t bytes, at::IntArrayRef sizes, const at::TensorOptions& options);
   // Enqueues the piece-wise all_to_all as peer copies when its receive pieces lie in a peer
   // buffer; false, with nothing enqueued, when they do not.
