@@ -246,6 +246,12 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::split(std::vector<int> world
                  std::all_of(child->world_ranks_.begin(), child->world_ranks_.end(), [&](int w) {
                    return w < topology_.world_size() && topology_.node_of(w) == node;
                  });
+  // Every member must take the same path (each reads PARDIT_PEER_EXCHANGE itself): any "no" wins.
+  int peer = child->peer_ ? 1 : 0, all_peer = 0;
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_CHECK(MPI_Iallreduce(&peer, &all_peer, 1, MPI_INT, MPI_MIN, child->diag_.get(), &request));
+  runtime::wait_or_throw(&request, 1, fmt::format("agreeing on the {} group's exchanges", child->name_));
+  child->peer_ = all_peer != 0;
   return child;
 }
 
