@@ -65,10 +65,12 @@
 // writes: a rank must not write into its own receive buffer (a fresh one included) unless a
 // collective that every peer waits for (barrier()) follows the write before the next all_to_all. A stalled or dead
 // peer leaves the comm stream waiting: the operation's completion event misses its deadline and
-// the watchdog ends the job as for NCCL ([Note: NCCL deadlines]). Set up on a slot's first use
-// (collective: handles all-gathered on the MPI twin, every member must open every peer's mapping,
-// else all fall back to NCCL's windows); buffers of a slot that grew stay mapped until the
-// communicator is destroyed.
+// the watchdog ends the job as for NCCL ([Note: NCCL deadlines]). The members of a split agree on
+// using peer exchanges at all (any "no" wins). A buffer is set up on a slot's first use or growth
+// (collective: handles all-gathered on the MPI twin with the slot and size, which must match on
+// every member; every member must open every peer's mapping, else all fall back to NCCL's windows,
+// each failing member logging why); buffers of a slot that grew stay mapped until the communicator
+// is destroyed. Nothing may be sent from a receive buffer but the rank's own piece in place.
 #pragma once
 
 #ifdef PARDIT_HAVE_CUDA
