@@ -196,4 +196,3 @@ TEST(MpiCollectives, SubGroupsOnEveryAxis) {
   const auto g = mesh.group(pardit::runtime::Axis::ulysses, me);
   EXPECT_EQ(t[2].item<int>(), g[0] + g[1]);
 }
-

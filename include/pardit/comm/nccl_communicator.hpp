@@ -43,34 +43,34 @@
 //
 // [Note: peer exchanges]
 // When every member of a communicator runs on one node, pardit moves the all-to-alls between
-// exchange buffers itself (the default for two members, PARDIT_PEER_EXCHANGE=1 for more, whose
+// exchange buffers itself (the default for two members; PARDIT_PEER_EXCHANGE=1 for more, whose
 // copies to the peers run one after another on one stream and were not measured against NCCL yet;
-// PARDIT_PEER_EXCHANGE=0 leaves them to NCCL's windows): the
-// buffers are cudaMalloc memory that every member maps through CUDA IPC, and an all_to_all is, on
-// the comm stream, one copy per piece straight into the peer's receive buffer (cudaMemcpy2DAsync:
-// copy engines over NVLink), one flag written into each peer's flag array (cuStreamWriteValue32,
-// which fences the copies before it), the rank's own piece copied locally (or not at all when it
-// is already in place), and a wait for every peer's flag (cuStreamWaitValue32). The host never
-// waits. On 2x H200 this made Ulysses-2 1.045x / 1.026x faster at 1024^2 / 2048^2 than NCCL's
-// copy-engine all-to-all, latents bit-identical (docs/performance.md). Compared with NCCL's copy-engine
-// all-to-all this drops the handshake before the copies, lets receive pieces be row-pitched views
-// (Ulysses gathers the attention output straight into [B, S, H, D]) and send pieces lie anywhere
-// (no copy into a window first).
-// There is no "ready" handshake, so a peer may write into a receive buffer as soon as it has what
-// it waits for from this rank. That is safe under one rule, which Ulysses keeps: between two
-// all_to_alls whose receive pieces use the same slot, every member enqueues its last read of the
-// first's data before it calls the all_to_all that precedes the second (so the data a peer waits
-// for before writing again is sent only after that read). Flags count operations (one epoch per
-// all_to_all, cyclic >= compare), so one flag word per peer serves every slot. The same holds for
-// writes: a rank must not write into its own receive buffer (a fresh one included) unless a
-// collective that every peer waits for (barrier()) follows the write before the next all_to_all. A stalled or dead
-// peer leaves the comm stream waiting: the operation's completion event misses its deadline and
-// the watchdog ends the job as for NCCL ([Note: NCCL deadlines]). The members of a split agree on
-// using peer exchanges at all (any "no" wins). A buffer is set up on a slot's first use or growth
+// PARDIT_PEER_EXCHANGE=0 leaves them to NCCL's windows). The buffers are cudaMalloc memory that
+// every member maps through CUDA IPC, and an all_to_all is, on the comm stream, one copy per piece
+// straight into the peer's receive buffer (cudaMemcpy2DAsync: copy engines over NVLink), one flag
+// written into each peer's flag array (cuStreamWriteValue32, which fences the copies before it),
+// the rank's own piece copied locally (or not at all when it is already in place), and a wait for
+// every peer's flag (cuStreamWaitValue32). The host never waits. Unlike NCCL's copy-engine
+// all-to-all there is no handshake before the copies, receive pieces may be row-pitched views
+// (Ulysses gathers the attention output straight into [B, S, H, D]) and send pieces may lie
+// anywhere (no copy into a window first). On 2x H200 this made Ulysses-2 1.045x / 1.026x faster at
+// 1024^2 / 2048^2, latents bit-identical (docs/performance.md).
+// Without the handshake a peer may write into a receive buffer as soon as it has what it waits for
+// from this rank. That is safe under one rule, which Ulysses keeps: between two all_to_alls whose
+// receive pieces use the same slot, every member enqueues its last read of the first's data before
+// it calls the all_to_all that precedes the second (so the data a peer waits for before writing
+// again is sent only after that read). The same holds for writes: a rank must not write into its
+// own receive buffer (a fresh one included) unless a collective that every peer waits for
+// (barrier()) follows the write before the next all_to_all; and nothing may be sent from a receive
+// buffer but the rank's own piece in place. Flags count operations (one epoch per all_to_all,
+// cyclic >= compare), so one flag word per peer serves every slot. A stalled or dead peer leaves
+// the comm stream waiting: the operation's completion event misses its deadline and the watchdog
+// ends the job as for NCCL ([Note: NCCL deadlines]). The members of a split agree on using peer
+// exchanges at all (any "no" wins). A buffer is set up on a slot's first use or growth
 // (collective: handles all-gathered on the MPI twin with the slot and size, which must match on
 // every member; every member must open every peer's mapping, else all fall back to NCCL's windows,
 // each failing member logging why); buffers of a slot that grew stay mapped until the communicator
-// is destroyed. Nothing may be sent from a receive buffer but the rank's own piece in place.
+// is destroyed.
 #pragma once
 
 #ifdef PARDIT_HAVE_CUDA
