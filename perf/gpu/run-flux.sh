@@ -23,7 +23,8 @@ for case in "$@"; do
   [ "$np" -gt 1 ] && cmd="mpirun -np $np --bind-to none $cmd"
   echo "### $name: $cmd"
   # The GPUs' clocks, power and clock-event reasons while the case runs (perf/gpu/smi_summary.py).
-  nvidia-smi --query-gpu=index,clocks.sm,power.draw,$reasons --format=csv,noheader,nounits -lms 200 \
+  nvidia-smi --query-gpu=index,clocks.sm,power.draw,$reasons,power.limit,temperature.gpu \
+    --format=csv,noheader,nounits -lms 200 \
     > "$WORK/$name.smi" 2> /dev/null &
   smi=$!
   start=$(date +%s)
