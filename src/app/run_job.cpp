@@ -158,6 +158,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   // 6-7: denoise prompts as this rank's replica takes them from the shared queue (data parallel).
   const int replica = mesh.coords(rank)[static_cast<size_t>(runtime::Axis::dp)];
 
+  parallel::arrange_model(model, plan.parallel);
   parallel::PredictorSetup setup{&model, &mesh, &groups, rank, plan.latent_shape, plan.text_tokens};
   auto parallel_predictor = parallel::make_predictor(setup);
   FiniteCheckingPredictor predictor(*parallel_predictor, config);

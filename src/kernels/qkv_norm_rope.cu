@@ -1,5 +1,6 @@
 // Fused q/k/v preparation for attention: RMSNorm of q and k per head, the rotary embedding of
-// q and k, and the scatter of q, k and v from the projection's [B, S, 3, H, D] output into one
+// q and k, and the scatter of q, k and v from the projection's [B, S, 3, H, D] output (or
+// [B, S, G_in, 3, H/G_in, D], from weights in head-group order) into one
 // [G, B, S_out, 3, H/G, D] buffer at a row offset (the text and image streams of a double block
 // write into the same buffer: no concatenation; head group g is Ulysses rank g's message, one
 // contiguous block). One thread block per token row (several rows when the heads are few), a few
@@ -65,9 +66,15 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
   const bool row_valid = bs < m.rows;
   const int seq = static_cast<int>(a.seq), b = bs / seq, s = bs - b * seq, row = static_cast<int>(a.row_offset) + s;
   const int heads = static_cast<int>(a.heads), d = static_cast<int>(a.head_dim);
-  const int group_heads = heads / static_cast<int>(a.groups);
-  // 64 bits only for the rows' bases: offsets in a row ([3, H, D] in, [3, H/G, D] out) fit in 32.
-  const T* in = static_cast<const T*>(a.qkv) + static_cast<int64_t>(bs) * (3 * heads * d);
+  const int group_heads = heads / static_cast<int>(a.groups), in_group_heads = heads / static_cast<int>(a.in_groups);
+  // 64 bits only for the rows' bases: offsets in a row ([G_in, 3, H/G_in, D] in, [3, H/G, D] out)
+  // fit in 32.
+  const T* in = static_cast<const T*>(a.qkv) + static_cast<int64_t>(bs) * a.in_row_stride;
+  // Element offset of head h's q (which 0), k (1) or v (2) in an input row.
+  auto in_head = [&](int which, int h) {
+    const int g = h / in_group_heads;
+    return ((3 * g + which) * in_group_heads + h - g * in_group_heads) * d;
+  };
   T* out = static_cast<T*>(a.out) + (static_cast<int64_t>(b) * a.out_seq + row) * (3 * group_heads * d);
 
   if (blockIdx.y == 1) {  // v: moved as it is
@@ -79,7 +86,7 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
         const int e0 = ((c << m.lane_bits) + lane) * kVec;
         if (e0 < d)
           *reinterpret_cast<V*>(out + g * m.group_stride + (2 * group_heads + hl) * d + e0) =
-              *reinterpret_cast<const V*>(in + (2 * heads + h) * d + e0);
+              *reinterpret_cast<const V*>(in + in_head(2, h) + e0);
       }
     }
     return;
@@ -111,7 +118,7 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
         for (int c = 0; c < kChunks; ++c) {
           const int e0 = ((c << m.lane_bits) + lane) * kVec;
           raw[i][which][c] = V{};
-          if (valid[i] && e0 < d) raw[i][which][c] = *reinterpret_cast<const V*>(in + (which * heads + h[i]) * d + e0);
+          if (valid[i] && e0 < d) raw[i][which][c] = *reinterpret_cast<const V*>(in + in_head(which, h[i]) + e0);
         }
       }
     }
@@ -182,7 +189,7 @@ template <typename T, int kVec>
 cudaError_t launch_chunks(const QkvNormRopeArgs& a, cudaStream_t stream) {
   const int64_t rows = a.batch * a.seq;
   if (rows == 0 || a.heads == 0 || a.head_dim == 0) return cudaSuccess;
-  if (rows > INT_MAX / 2 || a.out_seq > INT_MAX || 3 * a.heads * a.head_dim > INT_MAX)
+  if (rows > INT_MAX / 2 || a.out_seq > INT_MAX || 3 * a.heads * a.head_dim > INT_MAX || a.in_row_stride > INT_MAX)
     return cudaErrorInvalidValue;  // past the kernel's 32-bit index arithmetic
   const int64_t chunks = a.head_dim / kVec;
   Mapping m{0, 0, static_cast<int>(rows), a.batch * a.out_seq * 3 * (a.heads / a.groups) * a.head_dim,
@@ -216,9 +223,11 @@ cudaError_t launch_chunks(const QkvNormRopeArgs& a, cudaStream_t stream) {
 
 template <typename T>
 cudaError_t launch_typed(const QkvNormRopeArgs& a, cudaStream_t stream) {
-  if (a.groups < 1 || a.heads % a.groups != 0 || a.head_dim % 2 != 0) return cudaErrorInvalidValue;
+  if (a.groups < 1 || a.heads % a.groups != 0 || a.in_groups < 1 || a.heads % a.in_groups != 0 ||
+      a.head_dim % 2 != 0 || a.in_row_stride < 3 * a.heads * a.head_dim)
+    return cudaErrorInvalidValue;
   constexpr int kWide = 16 / sizeof(T);
-  const bool wide = a.head_dim % kWide == 0 && aligned(a.qkv, 16) && aligned(a.out, 16) &&
+  const bool wide = a.head_dim % kWide == 0 && a.in_row_stride % kWide == 0 && aligned(a.qkv, 16) && aligned(a.out, 16) &&
                     aligned(a.q_weight, 16) && aligned(a.k_weight, 16);
   return wide ? launch_chunks<T, kWide>(a, stream) : launch_chunks<T, 2>(a, stream);
 }

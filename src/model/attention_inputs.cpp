@@ -16,6 +16,14 @@ at::Tensor AttentionInputs::part(int which) const {
   return t.permute({1, 2, 0, 3, 4}).reshape({t.size(1), t.size(2), heads(), t.size(4)});
 }
 
+std::optional<StagedInputs> AttentionStrategy::staged_input_buffers(at::IntArrayRef, const at::TensorOptions&) {
+  return std::nullopt;
+}
+
+void AttentionStrategy::send_staged(const StagedInputs&) {
+  PARDIT_CHECK(false, "send_staged() on a strategy that gives no staged input buffers");
+}
+
 AttentionInputs AttentionInputs::stack(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   PARDIT_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
                "attention inputs must be three [B, S, H, D] tensors of one shape");

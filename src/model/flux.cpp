@@ -134,6 +134,11 @@ void FluxTransformer::prepare() {
   for (auto& b : single_transformer_blocks) b.fuse();
 }
 
+void FluxTransformer::group_heads(int64_t groups) {
+  for (auto& b : transformer_blocks) b.group_heads(groups);
+  for (auto& b : single_transformer_blocks) b.group_heads(groups);
+}
+
 int64_t FluxTransformer::num_parameters() {
   int64_t n = 0;
   visit([&](const std::string&, at::Tensor&, const std::vector<int64_t>& shape) {

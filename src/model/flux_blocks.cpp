@@ -34,6 +34,10 @@ FluxAttention::FluxAttention(int64_t dim, int64_t heads_, int64_t head_dim_, boo
 }
 
 void FluxAttention::visit(const std::string& prefix, const ParamVisitor& v) {
+  PARDIT_CHECK(weight_groups == 1,
+               "{}: the q/k/v weights are in head-group order (group_heads), so the checkpoint-named ones are gone; "
+               "visit the model before grouping its heads",
+               prefix);
   norm_q.visit(join_key(prefix, "norm_q"), v);
   norm_k.visit(join_key(prefix, "norm_k"), v);
   to_q.visit(join_key(prefix, "to_q"), v);
@@ -68,32 +72,73 @@ void fuse_linears(std::initializer_list<Linear*> parts, at::Tensor& weight, at::
   }
 }
 
-std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, int64_t head_dim, const RMSNorm& nq, const RMSNorm& nk) {
-  at::Tensor t = qkv.unflatten(-1, {3, -1, head_dim});  // [B, S, 3, H, D]
-  return {nq.forward(t.select(2, 0)), nk.forward(t.select(2, 1)), t.select(2, 2)};
+// qkv [B, S, 3*H*D] with the heads in `weight_groups` groups of [3, H/groups, D] -> q, k, v
+// [B, S, H, D], q and k normalised.
+std::array<at::Tensor, 3> split_qkv(const at::Tensor& qkv, int64_t head_dim, int64_t weight_groups, const RMSNorm& nq,
+                                    const RMSNorm& nk) {
+  const at::Tensor t = qkv.unflatten(-1, {weight_groups, 3, -1, head_dim});  // [B, S, G, 3, H/G, D]
+  auto part = [&](int which) { return t.select(3, which).flatten(2, 3); };
+  return {nq.forward(part(0)), nk.forward(part(1)), part(2)};
 }
 
 // One stream's input rows x [B, S, dim], its fused q/k/v projection and its q/k norms.
 struct StreamRows {
   const at::Tensor& x;
-  const at::Tensor& weight;  // [3*H*D, dim]
+  const at::Tensor& weight;  // [3*H*D, dim], rows in the attention's weight_groups
   const at::Tensor& bias;
   const RMSNorm& norm_q;
   const RMSNorm& norm_k;
 };
 
+// The staged path (AttentionStrategy::staged_input_buffers): the head groups other ranks take are
+// projected and written first and sent while this rank's own group is projected and written
+// where its attention reads it. `split_projection`: a GEMM per part (the sending overlaps the own
+// group's GEMM; for blocks with nothing else to run beside it), else one GEMM whose column blocks
+// the kernel reads (no own-group copy, the GEMM whole).
+AttentionInputs staged_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
+                                        const RotaryTable& rope, AttentionStrategy& attention, const StagedInputs& staged,
+                                        bool split_projection) {
+  const int64_t groups = staged.others.size(0), own = staged.own_group;
+  const int64_t width = 3 * staged.others.size(4) * head_dim;  // one group's columns
+  const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
+  std::vector<at::Tensor> whole;
+  if (!split_projection)
+    for (const StreamRows& s : streams) whole.push_back(at::linear(s.x, s.weight, s.bias));
+  // Groups [first, first + count) of each stream into `out` (count groups) at the streams' rows.
+  auto write = [&](int64_t first, int64_t count, const at::Tensor& out) {
+    int64_t offset = 0;
+    size_t i = 0;
+    for (const StreamRows& s : streams) {
+      const at::Tensor qkv = split_projection ? at::linear(s.x, s.weight.narrow(0, first * width, count * width),
+                                                           s.bias.narrow(0, first * width, count * width))
+                                              : whole[i].narrow(-1, first * width, count * width);
+      kernels::qkv_norm_rope(qkv, s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, s.norm_k.eps, cos, sin, out, offset,
+                             count);
+      offset += s.x.size(1);
+      ++i;
+    }
+  };
+  if (own > 0) write(0, own, staged.others.narrow(0, 0, own));
+  if (own + 1 < groups) write(own + 1, groups - own - 1, staged.others.narrow(0, own + 1, groups - own - 1));
+  attention.send_staged(staged);
+  write(own, 1, staged.own);
+  return {staged.others};
+}
+
 // q, k, v of the streams' rows in order, normalised and rotated by `rope`, with the heads in the
 // strategy's head groups, in its input buffer, when the fused kernel writes them (the LibTorch
-// path gives one group).
+// path gives one group). The projections' rows are in `weight_groups` head groups
+// (FluxAttention::group_heads).
 AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
-                                         const RotaryTable& rope, AttentionStrategy& attention) {
+                                         int64_t weight_groups, const RotaryTable& rope, AttentionStrategy& attention,
+                                         bool split_projection) {
   const int64_t groups = attention.head_groups();
   const StreamRows& first = *streams.begin();
   const int64_t B = first.x.size(0), heads = first.weight.size(0) / (3 * head_dim), width = 3 * heads * head_dim;
   int64_t rows = 0;
   for (const StreamRows& s : streams) rows += s.x.size(1);
   const bool kernel = kernels::fused_kernels_for(first.x) && heads % groups == 0;
-  if (kernel && groups == 1 && (B == 1 || streams.size() == 1)) {
+  if (kernel && groups == 1 && weight_groups == 1 && (B == 1 || streams.size() == 1)) {
     // One group is the projection's own [B, S, 3, H, D] order: every stream's projection writes its
     // rows of one buffer and the kernel normalises and rotates q and k there, in place (v is not
     // touched).
@@ -118,6 +163,10 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
       return {out};
     }
   }
+  if (kernel && groups > 1 && weight_groups == groups && kernels::qkv_norm_rope_supports(first.x, head_dim))
+    if (const std::optional<StagedInputs> staged =
+            attention.staged_input_buffers({groups, B, rows, 3, heads / groups, head_dim}, first.x.options()))
+      return staged_attention_inputs(streams, head_dim, rope, attention, *staged, split_projection);
   std::vector<at::Tensor> projected;
   for (const StreamRows& s : streams) projected.push_back(at::linear(s.x, s.weight, s.bias));
   if (kernel && kernels::qkv_norm_rope_supports(projected[0], head_dim)) {
@@ -127,7 +176,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
     size_t i = 0;
     for (const StreamRows& s : streams) {
       kernels::qkv_norm_rope(projected[i++].contiguous(), s.norm_q.weight, s.norm_k.weight, s.norm_q.eps,
-                             s.norm_k.eps, cos, sin, out, offset);
+                             s.norm_k.eps, cos, sin, out, offset, weight_groups);
       offset += s.x.size(1);
     }
     return {out};
@@ -135,7 +184,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
   std::vector<at::Tensor> q, k, v;
   size_t i = 0;
   for (const StreamRows& s : streams) {
-    auto [sq, sk, sv] = split_qkv(projected[i++], head_dim, s.norm_q, s.norm_k);
+    auto [sq, sk, sv] = split_qkv(projected[i++], head_dim, weight_groups, s.norm_q, s.norm_k);
     q.push_back(sq);
     k.push_back(sk);
     v.push_back(sv);
@@ -151,10 +200,30 @@ void FluxAttention::fuse() {
   if (joint) fuse_linears({&add_q_proj, &add_k_proj, &add_v_proj}, add_qkv_weight, add_qkv_bias);
 }
 
+void FluxAttention::group_heads(int64_t groups) {
+  PARDIT_CHECK(qkv_weight.defined(), "FluxAttention::group_heads before fuse()");
+  PARDIT_CHECK(groups >= 1 && heads % groups == 0, "cannot split {} heads into {} groups", heads, groups);
+  if (groups == weight_groups) return;
+  PARDIT_CHECK(weight_groups == 1, "q/k/v weights are in {} head groups already, not {}", weight_groups, groups);
+  // Rows [3, G, H/G * D] -> [G, 3, H/G * D], in the same memory (through one temporary copy).
+  auto regroup = [&](at::Tensor& t) { t.copy_(t.unflatten(0, {3, groups, -1}).transpose(0, 1).contiguous().view_as(t)); };
+  regroup(qkv_weight);
+  regroup(qkv_bias);
+  std::vector<Linear*> parts{&to_q, &to_k, &to_v};
+  if (joint) {
+    regroup(add_qkv_weight);
+    regroup(add_qkv_bias);
+    parts.insert(parts.end(), {&add_q_proj, &add_k_proj, &add_v_proj});
+  }
+  for (Linear* l : parts) l->weight = l->bias = at::Tensor();  // their rows are no longer blocks of the fused ones
+  weight_groups = groups;
+}
+
 AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope,
                                                 AttentionStrategy& attention) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, rope, attention);
+  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, weight_groups, rope, attention,
+                                  /*split_projection=*/false);
 }
 
 AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
@@ -162,7 +231,7 @@ AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, con
   PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
   return prepare_attention_inputs({{txt, add_qkv_weight, add_qkv_bias, norm_added_q, norm_added_k},
                                    {img, qkv_weight, qkv_bias, norm_q, norm_k}},
-                                  head_dim, rope, attention);
+                                  head_dim, weight_groups, rope, attention, /*split_projection=*/true);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)

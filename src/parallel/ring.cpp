@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "pardit/common/error.hpp"
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
@@ -63,7 +64,16 @@ at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const a
 }
 
 at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const model::OverlapWork& overlap) {
-  auto [qh, kh, vh] = start_ulysses_scatter(ulysses_, in, overlap.during_inputs).wait();
+  PendingScatter scatter;
+  if (staged_) {  // started by send_staged(); copy engines move it, so the work takes every multiprocessor
+    PARDIT_CHECK(in.qkv.data_ptr() == staged_->send_.data_ptr(), "attend() with inputs other than the staged ones");
+    scatter = std::move(*staged_);
+    staged_.reset();
+    model::OverlapWork::run(overlap.during_inputs);
+  } else {
+    scatter = start_ulysses_scatter(ulysses_, in, overlap.during_inputs);
+  }
+  auto [qh, kh, vh] = scatter.wait();
   at::Tensor out = ring_.size() == 1 ? model::local_attention(qh, kh, vh) : ring_attention(ring_, qh, kh, vh);
   return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();
 }

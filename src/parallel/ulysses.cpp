@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pardit/common/env.hpp"
+#include "pardit/common/error.hpp"
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
@@ -46,31 +47,63 @@ at::Tensor UspAttention::input_buffer(at::IntArrayRef sizes, const at::TensorOpt
   return exchange_buffer(ulysses_, qkv_sent, sizes, options);
 }
 
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
+std::optional<model::StagedInputs> UspAttention::staged_input_buffers(at::IntArrayRef sizes,
+                                                                      const at::TensorOptions& options) {
+  // sizes: [G, B, S, 3, H/G, D]. Peer exchanges only: they send from anywhere and skip a piece
+  // that is in place, which the own group then is (NCCL's windows would copy it).
+  const int64_t U = ulysses_.size();
+  if (U == 1 || sizes[0] != U || sizes[1] != 1 || !use_exchange_buffers(ulysses_, sizes[1]) ||
+      !ulysses_.pitched_exchanges())
+    return std::nullopt;
+  PARDIT_CHECK(!staged_.has_value(), "staged_input_buffers() again before attend() took the last ones");
+  const int64_t S = sizes[2], Hl = sizes[4], D = sizes[5], me = ulysses_.rank();
+  model::StagedInputs staged;
+  staged.others = exchange_buffer(ulysses_, qkv_sent, sizes, options);
+  staged.own = exchange_buffer(ulysses_, qkv_received, {1, U * S, 3, Hl, D}, options).narrow(1, me * S, S).unsqueeze(0);
+  staged.own_group = me;
+  return staged;
+}
+
+void UspAttention::send_staged(const model::StagedInputs& staged) {
+  PARDIT_CHECK(!staged_.has_value(), "send_staged() twice before attend()");
+  staged_ = start_ulysses_scatter(ulysses_, staged.others, staged.own);
+}
+
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own) {
   PendingScatter p;
   const int64_t U = ulysses.size();
-  if (U == 1) {
+  const bool buffers = use_exchange_buffers(ulysses, send.size(1));
+  p.send_ = send;
+  const int64_t B = send.size(1), S = send.size(2), Hl = send.size(4), D = send.size(5), me = ulysses.rank();
+  // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
+  // side by side per token: one piece per rank (and batch entry), nothing to unpack.
+  p.recv_ = buffers ? exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, send.options())
+                    : at::empty({B, U * S, 3, Hl, D}, send.options());
+  std::vector<at::Tensor> sends, recvs;
+  for (int64_t u = 0; u < U; ++u)
+    for (int64_t b = 0; b < B; ++b) {
+      recvs.push_back(p.recv_[b].narrow(0, u * S, S));
+      sends.push_back(u == me && own.defined() ? recvs.back() : send[u][b]);
+    }
+  if (own.defined())
+    PARDIT_CHECK(own.data_ptr() == recvs[static_cast<size_t>(me * B)].data_ptr(),
+                 "Ulysses: the own head group was not written where this rank receives it");
+  p.request_ = ulysses.start_all_to_all(sends, recvs);
+  return p;
+}
+
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
+  if (ulysses.size() == 1) {
+    PendingScatter p;
     p.result_ = {in.q(), in.k(), in.v()};
     return p;
   }
   // [U, B, S, 3, H/U, D]: rank u's message is block u (the model's kernel writes it so when the
   // strategy asked for U head groups; otherwise one copy here).
-  const at::Tensor qkv = in.regrouped(U).qkv;
+  const at::Tensor qkv = in.regrouped(ulysses.size()).qkv;
   const bool buffers = use_exchange_buffers(ulysses, qkv.size(1));
-  p.send_ = buffers ? in_exchange_buffer(ulysses, qkv_sent, qkv) : qkv.contiguous();
-  const int64_t B = p.send_.size(1), S = p.send_.size(2), Hl = p.send_.size(4), D = p.send_.size(5);
-  // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
-  // side by side per token: one piece per rank (and batch entry), nothing to unpack.
-  p.recv_ = buffers ? exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, p.send_.options())
-                    : at::empty({B, U * S, 3, Hl, D}, p.send_.options());
-  std::vector<at::Tensor> send, recv;
-  for (int64_t u = 0; u < U; ++u)
-    for (int64_t b = 0; b < B; ++b) {
-      send.push_back(p.send_[u][b]);
-      recv.push_back(p.recv_[b].narrow(0, u * S, S));
-    }
-  p.request_ = ulysses.start_all_to_all(send, recv);
-  return p;
+  return start_ulysses_scatter(ulysses, buffers ? in_exchange_buffer(ulysses, qkv_sent, qkv) : qkv.contiguous(),
+                               at::Tensor());
 }
 
 std::array<at::Tensor, 3> PendingScatter::wait() {

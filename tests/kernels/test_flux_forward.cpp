@@ -54,6 +54,12 @@ TEST_P(FluxForward, GpuWithFusedKernelsMatchesCpu) {
   const double scale = want.abs().max().item<double>();
   ASSERT_GT(scale, 0.1) << "degenerate output";
   EXPECT_LE((got - want).abs().max().item<double>(), 2e-4 * scale);
+  // q/k/v weights in head groups (Ulysses' order, FluxTransformer::group_heads): the kernel reads
+  // the grouped projection.
+  FluxTransformer grouped(model::builtin_model_config("flux-tiny"));
+  model::bind_weights(grouped, weights, at::kFloat, at::kCUDA);
+  grouped.group_heads(2);
+  EXPECT_LE((grouped.forward(in, attention).cpu() - want).abs().max().item<double>(), 2e-4 * scale);
   // The check has teeth: one weight changed on the GPU moves the output far beyond the bound.
   gpu.visit([](const std::string& name, at::Tensor& p, const std::vector<int64_t>&) {
     if (name == "single_transformer_blocks.3.norm.linear.bias") p.add_(0.05);

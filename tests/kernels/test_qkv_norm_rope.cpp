@@ -101,6 +101,52 @@ TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
   EXPECT_THROW(qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, bad, 0), Error);
 }
 
+// Projections from weights in head-group order ([B, S, G_in, 3, H/G_in, D]), and column blocks of
+// a wider projection (rows further apart): the same values as from the checkpoint order, for every
+// pairing of input and output groups, and for one input group written on its own (Ulysses' own
+// group, written straight into the receive buffer).
+TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const int64_t B = 2, H = 6, D = 64, S = 13;
+  at::manual_seed(23);
+  auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor qkv = at::randn({B, S, 3 * H * D}, gpu);
+  at::Tensor wq = (1 + 0.2 * at::randn({D})).to(gpu), wk = (1 + 0.2 * at::randn({D})).to(gpu);
+  at::Tensor ids = at::zeros({S, 3});
+  ids.select(1, 2).copy_(at::arange(S));
+  model::RotaryTable rope = model::rotary_table(ids, {16, 24, 24}, 10000.0);
+  at::Tensor cos = rope.cos.cuda(), sin = rope.sin.cuda();
+  // [B, S, 3, G_in, H/G_in, D] -> [B, S, G_in, 3, H/G_in, D]
+  auto in_groups = [&](int64_t g) {
+    return qkv.view({B, S, 3, g, H / g, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B, S, 3 * H * D});
+  };
+  for (int64_t G : {1, 2, 3, 6}) {
+    at::Tensor expected = at::empty({G, B, S, 3, H / G, D}, gpu);
+    qkv_norm_rope(qkv, wq, wk, 1e-6, 1e-6, cos, sin, expected, 0);
+    for (int64_t G_in : {2, 3, 6}) {
+      at::Tensor got = at::full({G, B, S, 3, H / G, D}, std::nan(""), gpu);
+      qkv_norm_rope(in_groups(G_in), wq, wk, 1e-6, 1e-6, cos, sin, got, 0, G_in);
+      EXPECT_TRUE(at::equal(got.cpu(), expected.cpu())) << "G = " << G << ", G_in = " << G_in;
+    }
+    if (G == 1) continue;
+    // Group g alone from its column block of the grouped projection, and groups 1.. together.
+    const at::Tensor grouped = in_groups(G);
+    const int64_t w = 3 * H / G * D;
+    for (int64_t g = 0; g < G; ++g) {
+      at::Tensor one = at::full({1, B, S, 3, H / G, D}, std::nan(""), gpu);
+      qkv_norm_rope(grouped.narrow(2, g * w, w), wq, wk, 1e-6, 1e-6, cos, sin, one, 0);
+      EXPECT_TRUE(at::equal(one[0].cpu(), expected[g].cpu())) << "group " << g << " of " << G;
+    }
+    at::Tensor rest = at::full({G - 1, B, S, 3, H / G, D}, std::nan(""), gpu);
+    qkv_norm_rope(grouped.narrow(2, w, (G - 1) * w), wq, wk, 1e-6, 1e-6, cos, sin, rest, 0, G - 1);
+    EXPECT_TRUE(at::equal(rest.cpu(), expected.narrow(0, 1, G - 1).cpu())) << "groups 1.. of " << G;
+  }
+  at::Tensor out = at::empty({1, B, S, 3, H, D}, gpu);
+  EXPECT_THROW(qkv_norm_rope(qkv, wq, wk, 1e-6, 1e-6, cos, sin, out, 0, 4), Error);  // 6 heads, 4 groups
+  const at::Tensor every_other = at::randn({B, S, 3 * H * D, 2}, gpu).select(3, 0);
+  EXPECT_THROW(qkv_norm_rope(every_other, wq, wk, 1e-6, 1e-6, cos, sin, out, 0), Error);  // columns 2 apart
+}
+
 // In place (the model's one-GPU path: both streams' projections written into one [1, S, 3*H*D]
 // buffer, q and k rewritten there, v untouched): equal to the out-of-place result.
 TEST(QkvNormRopeInPlace, EqualsOutOfPlace) {

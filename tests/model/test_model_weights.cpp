@@ -10,6 +10,7 @@
 
 #include "pardit/common/error.hpp"
 #include "pardit/model/flux.hpp"
+#include "pardit/model/rope.hpp"
 #include "pardit/model/weights.hpp"
 #include "test_support.hpp"
 
@@ -221,6 +222,40 @@ TEST(ModelWeights, InitRandomDeterministicPerSeed) {
   auto ph = params_of(h);
   EXPECT_EQ(ph.at("proj_out.weight").scalar_type(), at::kBFloat16);
   EXPECT_TRUE(at::equal(ph.at("proj_out.weight"), pa.at("proj_out.weight").to(at::kBFloat16)));
+}
+
+// Head-group order (Ulysses' q/k/v weights, FluxTransformer::group_heads): the same forward pass
+// as the checkpoint order; the checkpoint-named views are gone, which visit() says. Ulysses runs
+// with grouped weights are checked in tests/parallel (CPU) and tests/kernels (GPU).
+TEST(ModelWeights, GroupHeadsKeepsTheForwardPass) {
+  FluxTransformer m(builtin_model_config("flux-tiny")), ref(builtin_model_config("flux-tiny"));
+  init_random(m, 5, at::kFloat, at::kCPU);
+  init_random(ref, 5, at::kFloat, at::kCPU);
+  const FluxConfig& c = m.config();
+  at::manual_seed(3);
+  FluxInputs in;
+  in.hidden_states = at::randn({1, 16, c.in_channels});
+  in.encoder_hidden_states = at::randn({1, 8, c.joint_attention_dim});
+  in.pooled_projections = at::randn({1, c.pooled_projection_dim});
+  in.timestep = at::full({1}, 0.7);
+  if (c.guidance_embeds) in.guidance = at::full({1}, 3.5);
+  in.rope = rotary_table(at::cat({text_position_ids(8), image_position_ids(8, 8)}), c.axes_dims_rope, c.rope_theta);
+  LocalAttention attention;
+  const at::Tensor want = ref.forward(in, attention);
+  const int64_t heads = c.num_attention_heads;
+  ASSERT_EQ(heads % 2, 0);
+  EXPECT_THROW(m.group_heads(heads + 1), Error);
+  m.group_heads(2);
+  const at::Tensor got = m.forward(in, attention);
+  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5)) << "max |diff| " << (got - want).abs().max().item<double>();
+  m.group_heads(2);  // the same grouping again: nothing to do
+  EXPECT_THROW(m.group_heads(heads), Error);  // from one grouping to another: refused
+  try {
+    (void)m.num_parameters();
+    FAIL() << "visit() after group_heads";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head-group order"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

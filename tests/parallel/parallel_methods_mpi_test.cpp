@@ -75,8 +75,12 @@ std::pair<at::Tensor, at::Tensor> run_both(const Case& c) {
   runtime::Mesh mesh = runtime::Mesh::place(pc, topo);
   comm::CommGroups groups(mesh, topo, session.world_rank(), comm::Backend::mpi);
 
-  model::FluxTransformer m(tiny());
+  // The parallel run arranges its model as pardit run does (Ulysses: q/k/v weights in head
+  // groups); the single-rank reference keeps the checkpoint's order.
+  model::FluxTransformer m(tiny()), m_ref(tiny());
   model::init_random(m, 3, at::kFloat, at::kCPU);
+  model::init_random(m_ref, 3, at::kFloat, at::kCPU);
+  parallel::arrange_model(m, pc);
   auto shape = pipeline::LatentShape::for_image(kHeight, kWidth);
   parallel::PredictorSetup setup{&m, &mesh, &groups, session.world_rank(), shape, m.config().text_tokens};
   auto predictor = parallel::make_predictor(setup);
@@ -84,8 +88,8 @@ std::pair<at::Tensor, at::Tensor> run_both(const Case& c) {
   at::Tensor parallel = run(m, *predictor, true_cfg, c.modulation_table);
 
   model::LocalAttention local;
-  pipeline::ModelPredictor single(m, local, shape, m.config().text_tokens);
-  at::Tensor reference = run(m, single, true_cfg, /*modulation_table=*/false);
+  pipeline::ModelPredictor single(m_ref, local, shape, m_ref.config().text_tokens);
+  at::Tensor reference = run(m_ref, single, true_cfg, /*modulation_table=*/false);
   return {parallel, reference};
 }
 

@@ -16,8 +16,10 @@ namespace pardit::kernels {
 // loads, and kernel code for the tensor's GPU in this build.
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 
-// From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D),
-// writes into out [G, B, S_out, 3, H/G, D] (heads in G groups, model::AttentionInputs; G = 1 is
+// From a q/k/v projection output qkv [B, S, 3*H*D] (q, k, v blocks of H heads of D; with
+// qkv_groups > 1, heads in that many groups of [3, H/qkv_groups, D], as weights in head-group
+// order give them; rows may be further apart than 3*H*D, as a column block of a wider projection
+// is), writes into out [G, B, S_out, 3, H/G, D] (heads in G groups, model::AttentionInputs; G = 1 is
 // the projection's own [B, S, 3, H, D] order) rows [row_offset, row_offset + S):
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
 // the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as
@@ -25,6 +27,6 @@ bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 // be out's own rows (one group): then q and k are rewritten in place and v is left as it is.
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,
                    double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
-                   int64_t row_offset);
+                   int64_t row_offset, int64_t qkv_groups = 1);
 
 }  // namespace pardit::kernels

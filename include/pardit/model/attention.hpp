@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <optional>
 
 namespace pardit::model {
 
@@ -47,6 +48,17 @@ struct AttentionInputs {
   at::Tensor part(int which) const;
 };
 
+// Where the model writes the next attend()'s q/k/v when the strategy sends them away and can
+// start before the model has written them all (Ulysses with peer exchanges): `others`
+// [G, B, S, 3, H/G, D] takes every head group but `own_group`, whose rows go straight to rows
+// [own_row_offset, own_row_offset + S) of `own` [1, B, S_own, 3, H/G, D], where the strategy's
+// attention reads them. The model writes `others`, calls AttentionStrategy::send_staged(), writes
+// `own`, then calls attend() with AttentionInputs{others}.
+struct StagedInputs {
+  at::Tensor others, own;
+  int64_t own_group = 0, own_row_offset = 0;
+};
+
 class AttentionStrategy {
  public:
   virtual ~AttentionStrategy() = default;
@@ -56,6 +68,11 @@ class AttentionStrategy {
   // a strategy that sends it from buffers of its own (Ulysses: the communicator's exchange
   // buffers) returns one, valid until the next call. at::empty unless overridden.
   virtual at::Tensor input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options);
+  // Buffers for q/k/v of `sizes` [G, B, S, 3, H/G, D] written in stages, or none (then
+  // input_buffer()). A strategy that gives them takes the next attend()'s inputs this way.
+  virtual std::optional<StagedInputs> staged_input_buffers(at::IntArrayRef sizes, const at::TensorOptions& options);
+  // `staged.others` is written: start sending it. Called once per staged_input_buffers().
+  virtual void send_staged(const StagedInputs& staged);
   // q, k, v of [B, S_local, H, D] each, RoPE applied, in any grouping. Returns [B, S_local, H, D].
   // `layer`: index of the attention layer (0..num_blocks-1), for strategies that keep per-layer
   // state such as PipeFusion's stale K/V buffers. Every rank of the strategy's groups calls it

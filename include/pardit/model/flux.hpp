@@ -71,6 +71,9 @@ class FluxTransformer {
 
   // After the parameters are bound (bind_weights / init_random call it): fused projections.
   void prepare();
+  // Every attention layer's q/k/v weights in `groups` head groups (FluxAttention::group_heads), for
+  // strategies with that many head groups (Ulysses). visit() refuses afterwards.
+  void group_heads(int64_t groups);
 
   // Every parameter with its checkpoint key and expected shape, in a stable order.
   void visit(const ParamVisitor& v);

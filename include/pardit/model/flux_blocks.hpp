@@ -26,7 +26,9 @@ struct FluxAttention {
 
   // Fused q/k/v projections [3*H*D, dim] (image stream / single block) and the text stream's:
   // one GEMM instead of three. The checkpoint-named weights become views into them (fuse()).
+  // Their rows hold the heads in weight_groups groups of [3, H/groups, D] (1: q, k, v blocks).
   at::Tensor qkv_weight, qkv_bias, add_qkv_weight, add_qkv_bias;
+  int64_t weight_groups = 1;
 
   FluxAttention() = default;
   FluxAttention(int64_t dim, int64_t heads, int64_t head_dim, bool joint);
@@ -34,6 +36,11 @@ struct FluxAttention {
   // After every parameter is bound: build the fused projections (no extra memory: the separate
   // weights are re-pointed into them). Assigning a new tensor to to_q.weight later un-fuses.
   void fuse();
+  // After fuse(): re-orders the fused projections' rows into `groups` head groups, so that one
+  // group's q, k and v are one block of rows (Ulysses: a rank's message is one GEMM, and the own
+  // group another; see prepare_attention_inputs). The checkpoint-named q/k/v weights are dropped
+  // (visit() refuses from then on). No extra memory beyond one temporary copy.
+  void group_heads(int64_t groups);
   // Attention inputs q, k, v [B, S, H, D] (RMSNorm on q/k, RoPE of `rope`'s rows applied) of
   // x: [B, S, dim] (image stream / single block), or of a double block's text rows `txt` followed
   // by its image rows `img`, for `attention`. One fused CUDA kernel writes them into one buffer
@@ -52,6 +59,7 @@ struct FluxTransformerBlock {  // double stream: image and text keep separate we
   FluxTransformerBlock() = default;
   FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
+  void group_heads(int64_t groups) { attn.group_heads(groups); }
   // img: [B, S_img, dim], txt: [B, S_txt, dim], temb: B rows of conditioning; rope covers
   // [txt ; img] rows. Returns (txt, img), each with its last gated residual pending (evaluated by
   // whatever reads it next, in the same pass as the next block's norm).
@@ -69,6 +77,7 @@ struct FluxSingleTransformerBlock {  // single stream over the joint [txt ; img]
   FluxSingleTransformerBlock() = default;
   FluxSingleTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim);
   void fuse() { attn.fuse(); }
+  void group_heads(int64_t groups) { attn.group_heads(groups); }
   // x: [B, S_txt + S_img, dim] -> same shape, its gated residual pending.
   PendingResidual forward(const PendingResidual& x, const Temb& temb, const RotaryTable& rope,
                           AttentionStrategy& attention, int layer) const;

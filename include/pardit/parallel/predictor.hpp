@@ -22,4 +22,10 @@ struct PredictorSetup {
 // Collective over the ranks of one replica (cfg x pipefusion x ring x ulysses).
 std::unique_ptr<pipeline::NoisePredictor> make_predictor(const PredictorSetup& setup);
 
+// Before make_predictor, once the weights are bound: arranges `model` for the layout. Ulysses:
+// q/k/v weights in head groups (model::FluxTransformer::group_heads), so that a rank projects and
+// sends the other ranks' heads before its own; PARDIT_GROUPED_QKV=0 keeps the checkpoint's order
+// (for before/after measurements). The model's visit() refuses afterwards.
+void arrange_model(model::FluxTransformer& model, const runtime::ParallelConfig& parallel);
+
 }  // namespace pardit::parallel

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <functional>
+#include <optional>
 
 #include "pardit/comm/communicator.hpp"
 #include "pardit/model/attention.hpp"
@@ -29,12 +30,18 @@ class PendingScatter {
   std::array<at::Tensor, 3> wait();
 
  private:
+  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const at::Tensor&, const at::Tensor&);
   friend PendingScatter start_ulysses_scatter(comm::Communicator&, const model::AttentionInputs&);
+  friend class UspAttention;
   comm::RequestPtr request_;
   at::Tensor send_, recv_;
   std::array<at::Tensor, 3> result_;  // U == 1: q, k, v themselves
 };
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in);
+// The same from the send blocks send [U, B, S, 3, H/U, D]; `own` (if defined) is this rank's
+// block already in place in the receive buffer (model::StagedInputs::own), so block `rank` of
+// `send` is not read.
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own);
 
 class PendingGather {
  public:
@@ -79,11 +86,18 @@ class UspAttention final : public model::AttentionStrategy {
   int64_t head_groups() const override { return ulysses_.size(); }
   // The q/k/v kernel writes straight into the exchange's send buffer (ulysses_exchange_buffer).
   at::Tensor input_buffer(at::IntArrayRef sizes, const at::TensorOptions& options) override;
+  // With peer exchanges and a batch of one: the other ranks' head groups in the send buffer, this
+  // rank's own straight into its rows of the receive buffer; send_staged() starts the exchange,
+  // which attend() then waits for.
+  std::optional<model::StagedInputs> staged_input_buffers(at::IntArrayRef sizes,
+                                                          const at::TensorOptions& options) override;
+  void send_staged(const model::StagedInputs& staged) override;
   at::Tensor attend(const model::AttentionInputs& in, int layer, const model::OverlapWork& overlap) override;
 
  private:
   comm::Communicator& ulysses_;
   comm::Communicator& ring_;
+  std::optional<PendingScatter> staged_;  // started by send_staged(), taken by attend()
 };
 
 // This rank's slice [begin, begin+count) of `total` tokens split evenly over `parts`.
