@@ -37,7 +37,7 @@ bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim) {
 
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,
                    double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
-                   int64_t row_offset, int64_t qkv_groups) {
+                   int64_t row_offset, int64_t qkv_groups, const at::Tensor& own_out, int64_t own_group) {
 #ifdef PARDIT_HAVE_CUDA_KERNELS
   PARDIT_CHECK(out.dim() == 6 && out.size(3) == 3 && out.is_contiguous(),
                "qkv_norm_rope: out must be a contiguous [G, B, S_out, 3, H/G, D] tensor, got {}", shape(out));
@@ -77,12 +77,23 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   // In place: qkv is exactly out's rows [row_offset, row_offset + S) in one group; any other
   // sharing of memory would race.
   const auto* out_rows = static_cast<const char*>(out.const_data_ptr()) + row_offset * 3 * H * D * out.element_size();
-  const bool in_place = G == 1 && qkv_groups == 1 && qkv.stride(1) == 3 * H * D && qkv.const_data_ptr() == out_rows &&
+  const bool in_place = G == 1 && qkv_groups == 1 && !own_out.defined() && qkv.stride(1) == 3 * H * D && qkv.const_data_ptr() == out_rows &&
                         (B == 1 || (S == S_out && row_offset == 0));
   PARDIT_CHECK(in_place || !qkv.storage().is_alias_of(out.storage()),
                "qkv_norm_rope: out shares memory with qkv but is not exactly its rows in one group");
+  if (own_out.defined()) {
+    PARDIT_CHECK(own_group >= 0 && own_group < G, "qkv_norm_rope: own group {} of {}", own_group, G);
+    PARDIT_CHECK(own_out.sizes() == out[own_group].unsqueeze(0).sizes() && own_out.is_contiguous() &&
+                     own_out.scalar_type() == out.scalar_type() && own_out.device() == out.device() &&
+                     pair_aligned(own_out),
+                 "qkv_norm_rope: own_out must be a contiguous tensor like one group of out ({}), got {}",
+                 shape(out[own_group].unsqueeze(0)), shape(own_out));
+    PARDIT_CHECK(!own_out.storage().is_alias_of(qkv.storage()), "qkv_norm_rope: own_out shares memory with qkv");
+  }
   const detail::QkvNormRopeArgs args{qkv.data_ptr(), q_weight.data_ptr(), k_weight.data_ptr(),
                                      cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
+                                     own_out.defined() ? own_out.data_ptr() : nullptr,
+                                     own_out.defined() ? own_group : -1,
                                      B, S, H, D, S_out, row_offset, G, qkv_groups, qkv.stride(1), in_place,
                                      static_cast<float>(q_eps),
                                      static_cast<float>(k_eps)};

@@ -75,7 +75,11 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
     const int g = h / in_group_heads;
     return ((3 * g + which) * in_group_heads + h - g * in_group_heads) * d;
   };
-  T* out = static_cast<T*>(a.out) + (static_cast<int64_t>(b) * a.out_seq + row) * (3 * group_heads * d);
+  const int64_t out_row = (static_cast<int64_t>(b) * a.out_seq + row) * (3 * group_heads * d);
+  T* const out = static_cast<T*>(a.out) + out_row;
+  T* const own = a.own_out == nullptr ? nullptr : static_cast<T*>(a.own_out) + out_row;
+  // Group g's part of this row: in out, or in own_out for the own group.
+  auto group_out = [&](int g) { return g == a.own_group ? own : out + g * m.group_stride; };
 
   if (blockIdx.y == 1) {  // v: moved as it is
     if (!row_valid || slot >= m.slots) return;
@@ -85,7 +89,7 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
       for (int c = 0; c < kChunks; ++c) {
         const int e0 = ((c << m.lane_bits) + lane) * kVec;
         if (e0 < d)
-          *reinterpret_cast<V*>(out + g * m.group_stride + (2 * group_heads + hl) * d + e0) =
+          *reinterpret_cast<V*>(group_out(g) + (2 * group_heads + hl) * d + e0) =
               *reinterpret_cast<const V*>(in + in_head(2, h) + e0);
       }
     }
@@ -153,7 +157,7 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
     for (int i = 0; i < kHeads; ++i) {
       if (!valid[i]) continue;
       const int g = h[i] / group_heads, hl = h[i] - g * group_heads;
-      T* out_head = out + g * m.group_stride + hl * d;
+      T* out_head = group_out(g) + hl * d;
 #pragma unroll
       for (int which = 0; which < 2; ++which) {
         const float inv_rms = rsqrtf(sum_sq[i][which] / static_cast<float>(d) + (which == 0 ? a.q_eps : a.k_eps));
@@ -228,6 +232,7 @@ cudaError_t launch_typed(const QkvNormRopeArgs& a, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   constexpr int kWide = 16 / sizeof(T);
   const bool wide = a.head_dim % kWide == 0 && a.in_row_stride % kWide == 0 && aligned(a.qkv, 16) && aligned(a.out, 16) &&
+                    aligned(a.own_out, 16) &&
                     aligned(a.q_weight, 16) && aligned(a.k_weight, 16);
   return wide ? launch_chunks<T, kWide>(a, stream) : launch_chunks<T, 2>(a, stream);
 }

@@ -17,6 +17,8 @@ struct QkvNormRopeArgs {
   const float* cos;      // [out_seq, head_dim], each angle twice (pair layout)
   const float* sin;      // [out_seq, head_dim]
   void* out;             // [groups, batch, out_seq, 3, heads / groups, head_dim], contiguous
+  void* own_out;         // null, or where group own_group goes instead: [batch, out_seq, 3, heads / groups, head_dim]
+  int64_t own_group;     // -1 with no own_out
   int64_t batch, seq, heads, head_dim, out_seq, row_offset, groups, in_groups, in_row_stride;
   bool in_place;  // out is qkv itself (groups 1, same rows): v is already where it belongs
   float q_eps, k_eps;

@@ -88,40 +88,48 @@ struct StreamRows {
   const at::Tensor& bias;
   const RMSNorm& norm_q;
   const RMSNorm& norm_k;
+  // Staged inputs only: project the other ranks' head groups and the own group in separate GEMMs,
+  // so that sending the former overlaps the latter (for a block with nothing else to run beside
+  // the exchange; worth it for the image rows, not for the few text rows).
+  bool split = false;
 };
 
-// The staged path (AttentionStrategy::staged_input_buffers): the head groups other ranks take are
-// projected and written first and sent while this rank's own group is projected and written
-// where its attention reads it. `split_projection`: a GEMM per part (the sending overlaps the own
-// group's GEMM; for blocks with nothing else to run beside it), else one GEMM whose column blocks
-// the kernel reads (no own-group copy, the GEMM whole).
+// The staged path (AttentionStrategy::staged_input_buffers): every stream's rows of the head
+// groups other ranks take are written first and sent while the split streams' own group is
+// projected; the own group goes straight where this rank's attention reads it (no copy).
 AttentionInputs staged_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
-                                        const RotaryTable& rope, AttentionStrategy& attention, const StagedInputs& staged,
-                                        bool split_projection) {
+                                        const RotaryTable& rope, AttentionStrategy& attention,
+                                        const StagedInputs& staged) {
   const int64_t groups = staged.others.size(0), own = staged.own_group;
   const int64_t width = 3 * staged.others.size(4) * head_dim;  // one group's columns
   const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
-  std::vector<at::Tensor> whole;
-  if (!split_projection)
-    for (const StreamRows& s : streams) whole.push_back(at::linear(s.x, s.weight, s.bias));
-  // Groups [first, first + count) of each stream into `out` (count groups) at the streams' rows.
-  auto write = [&](int64_t first, int64_t count, const at::Tensor& out) {
-    int64_t offset = 0;
-    size_t i = 0;
-    for (const StreamRows& s : streams) {
-      const at::Tensor qkv = split_projection ? at::linear(s.x, s.weight.narrow(0, first * width, count * width),
-                                                           s.bias.narrow(0, first * width, count * width))
-                                              : whole[i].narrow(-1, first * width, count * width);
-      kernels::qkv_norm_rope(qkv, s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, s.norm_k.eps, cos, sin, out, offset,
-                             count);
-      offset += s.x.size(1);
-      ++i;
-    }
+  auto kernel = [&](const StreamRows& s, const at::Tensor& qkv, const at::Tensor& out, int64_t offset, int64_t qkv_groups,
+                    const at::Tensor& own_out = {}) {
+    kernels::qkv_norm_rope(qkv, s.norm_q.weight, s.norm_k.weight, s.norm_q.eps, s.norm_k.eps, cos, sin, out, offset,
+                           qkv_groups, own_out, own);
   };
-  if (own > 0) write(0, own, staged.others.narrow(0, 0, own));
-  if (own + 1 < groups) write(own + 1, groups - own - 1, staged.others.narrow(0, own + 1, groups - own - 1));
+  auto part = [&](const StreamRows& s, int64_t first, int64_t count) {
+    return at::linear(s.x, s.weight.narrow(0, first * width, count * width), s.bias.narrow(0, first * width, count * width));
+  };
+  int64_t offset = 0;
+  for (const StreamRows& s : streams) {
+    if (!s.split) {  // one GEMM, one kernel for every group, the own one into its place
+      kernel(s, at::linear(s.x, s.weight, s.bias), staged.others, offset, groups, staged.own);
+    } else {
+      if (own > 0) kernel(s, part(s, 0, own), staged.others.narrow(0, 0, own), offset, own);
+      if (own + 1 < groups) {
+        const int64_t rest = groups - own - 1;
+        kernel(s, part(s, own + 1, rest), staged.others.narrow(0, own + 1, rest), offset, rest);
+      }
+    }
+    offset += s.x.size(1);
+  }
   attention.send_staged(staged);
-  write(own, 1, staged.own);
+  offset = 0;
+  for (const StreamRows& s : streams) {
+    if (s.split) kernel(s, part(s, own, 1), staged.own, offset, 1);
+    offset += s.x.size(1);
+  }
   return {staged.others};
 }
 
@@ -130,8 +138,7 @@ AttentionInputs staged_attention_inputs(std::initializer_list<StreamRows> stream
 // path gives one group). The projections' rows are in `weight_groups` head groups
 // (FluxAttention::group_heads).
 AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> streams, int64_t head_dim,
-                                         int64_t weight_groups, const RotaryTable& rope, AttentionStrategy& attention,
-                                         bool split_projection) {
+                                         int64_t weight_groups, const RotaryTable& rope, AttentionStrategy& attention) {
   const int64_t groups = attention.head_groups();
   const StreamRows& first = *streams.begin();
   const int64_t B = first.x.size(0), heads = first.weight.size(0) / (3 * head_dim), width = 3 * heads * head_dim;
@@ -166,7 +173,7 @@ AttentionInputs prepare_attention_inputs(std::initializer_list<StreamRows> strea
   if (kernel && groups > 1 && weight_groups == groups && kernels::qkv_norm_rope_supports(first.x, head_dim))
     if (const std::optional<StagedInputs> staged =
             attention.staged_input_buffers({groups, B, rows, 3, heads / groups, head_dim}, first.x.options()))
-      return staged_attention_inputs(streams, head_dim, rope, attention, *staged, split_projection);
+      return staged_attention_inputs(streams, head_dim, rope, attention, *staged);
   std::vector<at::Tensor> projected;
   for (const StreamRows& s : streams) projected.push_back(at::linear(s.x, s.weight, s.bias));
   if (kernel && kernels::qkv_norm_rope_supports(projected[0], head_dim)) {
@@ -222,16 +229,15 @@ void FluxAttention::group_heads(int64_t groups) {
 AttentionInputs FluxAttention::attention_inputs(const at::Tensor& x, const RotaryTable& rope,
                                                 AttentionStrategy& attention) const {
   PARDIT_CHECK(qkv_weight.defined(), "FluxAttention used before fuse()");
-  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, weight_groups, rope, attention,
-                                  /*split_projection=*/false);
+  return prepare_attention_inputs({{x, qkv_weight, qkv_bias, norm_q, norm_k}}, head_dim, weight_groups, rope, attention);
 }
 
 AttentionInputs FluxAttention::joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img,
                                                       const RotaryTable& rope, AttentionStrategy& attention) const {
   PARDIT_CHECK(qkv_weight.defined() && add_qkv_weight.defined(), "FluxAttention used before fuse()");
   return prepare_attention_inputs({{txt, add_qkv_weight, add_qkv_bias, norm_added_q, norm_added_k},
-                                   {img, qkv_weight, qkv_bias, norm_q, norm_k}},
-                                  head_dim, weight_groups, rope, attention, /*split_projection=*/true);
+                                   {img, qkv_weight, qkv_bias, norm_q, norm_k, /*split=*/true}},
+                                  head_dim, weight_groups, rope, attention);
 }
 
 FluxTransformerBlock::FluxTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim)

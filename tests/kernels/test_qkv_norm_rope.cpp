@@ -103,8 +103,8 @@ TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
 
 // Projections from weights in head-group order ([B, S, G_in, 3, H/G_in, D]), and column blocks of
 // a wider projection (rows further apart): the same values as from the checkpoint order, for every
-// pairing of input and output groups, and for one input group written on its own (Ulysses' own
-// group, written straight into the receive buffer).
+// pairing of input and output groups, for one input group written on its own, and with the own
+// group written to a tensor of its own (Ulysses: straight into the receive buffer).
 TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   const int64_t B = 2, H = 6, D = 64, S = 13;
@@ -137,6 +137,15 @@ TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
       qkv_norm_rope(grouped.narrow(2, g * w, w), wq, wk, 1e-6, 1e-6, cos, sin, one, 0);
       EXPECT_TRUE(at::equal(one[0].cpu(), expected[g].cpu())) << "group " << g << " of " << G;
     }
+    // Every group in one call, the own group (the last) into a tensor of its own; its block of
+    // out is left as it was.
+    at::Tensor others = at::full({G, B, S, 3, H / G, D}, std::nan(""), gpu);
+    at::Tensor own = at::full({1, B, S, 3, H / G, D}, std::nan(""), gpu);
+    qkv_norm_rope(grouped, wq, wk, 1e-6, 1e-6, cos, sin, others, 0, G, own, G - 1);
+    EXPECT_TRUE(at::equal(own[0].cpu(), expected[G - 1].cpu())) << "own group of " << G;
+    EXPECT_TRUE(at::equal(others.narrow(0, 0, G - 1).cpu(), expected.narrow(0, 0, G - 1).cpu())) << "G = " << G;
+    EXPECT_TRUE(others[G - 1].isnan().all().item<bool>()) << "the own group's block of out was written";
+    EXPECT_THROW(qkv_norm_rope(grouped, wq, wk, 1e-6, 1e-6, cos, sin, others, 0, G, own, G), Error);  // no such group
     at::Tensor rest = at::full({G - 1, B, S, 3, H / G, D}, std::nan(""), gpu);
     qkv_norm_rope(grouped.narrow(2, w, (G - 1) * w), wq, wk, 1e-6, 1e-6, cos, sin, rest, 0, G - 1);
     EXPECT_TRUE(at::equal(rest.cpu(), expected.narrow(0, 1, G - 1).cpu())) << "groups 1.. of " << G;

@@ -23,10 +23,13 @@ bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 // the projection's own [B, S, 3, H, D] order) rows [row_offset, row_offset + S):
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
 // the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as
-// RotaryTable stores them). Same dtype for qkv, weights and out; D even and at most 256. qkv may
+// RotaryTable stores them). Same dtype for qkv, weights and out; D even and at most 256. With
+// own_out (a contiguous tensor shaped like one group of out), group own_group is written there
+// instead (Ulysses: the rank's own group straight into its receive buffer). qkv may
 // be out's own rows (one group): then q and k are rewritten in place and v is left as it is.
 void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::Tensor& k_weight, double q_eps,
                    double k_eps, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& out,
-                   int64_t row_offset, int64_t qkv_groups = 1);
+                   int64_t row_offset, int64_t qkv_groups = 1, const at::Tensor& own_out = {},
+                   int64_t own_group = -1);
 
 }  // namespace pardit::kernels
