@@ -74,6 +74,9 @@ at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const mod
     scatter = start_ulysses_scatter(ulysses_, in, overlap.during_inputs);
   }
   auto [qh, kh, vh] = scatter.wait();
+  // With no work to run beside the output exchange (a double block), it runs beside attention.
+  if (ring_.size() == 1 && !overlap.during_output && sends_early_ && ulysses_attention_sends_early(ulysses_, qh.size(0)))
+    return ulysses_attention_sending_early(ulysses_, qh, kh, vh);
   at::Tensor out = ring_.size() == 1 ? model::local_attention(qh, kh, vh) : ring_attention(ring_, qh, kh, vh);
   return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();
 }

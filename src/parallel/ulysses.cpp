@@ -170,6 +170,37 @@ at::Tensor PendingGather::wait() {
   return out;
 }
 
+bool ulysses_attention_sends_early(const comm::Communicator& ulysses, int64_t batch) {
+  return ulysses.size() > 1 && batch == 1 && use_exchange_buffers(ulysses, batch) && ulysses.pitched_exchanges();
+}
+
+at::Tensor ulysses_attention_sending_early(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                           const at::Tensor& v) {
+  PARDIT_CHECK(ulysses_attention_sends_early(ulysses, q.size(0)), "ulysses_attention_sending_early: not applicable");
+  const int64_t U = ulysses.size(), me = ulysses.rank();
+  const int64_t S = q.size(1) / U, Hl = q.size(2), D = q.size(3);
+  // The other ranks' query rows, before and after this rank's: at most two attention calls.
+  auto attend_rows = [&](int64_t first, int64_t count) {
+    return model::local_attention(q.narrow(1, first * S, count * S), k, v).contiguous();  // [1, count*S, Hl, D]
+  };
+  const at::Tensor before = me > 0 ? attend_rows(0, me) : at::Tensor();
+  const at::Tensor after = me + 1 < U ? attend_rows(me + 1, U - me - 1) : at::Tensor();
+  // Into [1, S, U, Hl, D] = [1, S, H, D]: head group u of this rank's rows in columns u.
+  const at::Tensor recv = exchange_buffer(ulysses, output_received, {1, S, U, Hl, D}, q.options());
+  std::vector<at::Tensor> send, pieces;
+  for (int64_t u = 0; u < U; ++u) {
+    pieces.push_back(recv[0].select(1, u));
+    if (u == me)
+      send.push_back(pieces.back());  // in place: filled below, after the exchange has started
+    else
+      send.push_back(u < me ? before[0].narrow(0, u * S, S) : after[0].narrow(0, (u - me - 1) * S, S));
+  }
+  const comm::RequestPtr request = ulysses.start_all_to_all(send, pieces);
+  pieces[static_cast<size_t>(me)].copy_(attend_rows(me, 1)[0]);
+  request->wait();
+  return recv.view({1, S, U * Hl, D});
+}
+
 std::array<at::Tensor, 3> ulysses_scatter_heads(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                                 const at::Tensor& v) {
   return start_ulysses_scatter(ulysses, model::AttentionInputs::stack(q, k, v)).wait();

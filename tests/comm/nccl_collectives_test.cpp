@@ -15,6 +15,8 @@
 #include "pardit/comm/comm_groups.hpp"
 #include "pardit/common/error.hpp"
 #include "pardit/comm/nccl_communicator.hpp"
+#include "pardit/model/attention.hpp"
+#include "pardit/parallel/sequence_parallel.hpp"
 #include "pardit/runtime/device.hpp"
 #include "pardit/runtime/mesh.hpp"
 #include "pardit/runtime/mpi_session.hpp"
@@ -258,6 +260,33 @@ TEST(NcclCollectives, PeerExchanges) {
     recv.push_back(plain.select(1, p));
   }
   EXPECT_THROW(axis->start_all_to_all(send, recv), pardit::Error);
+}
+
+// Ulysses' attention that sends the other ranks' rows before attending its own
+// (parallel::ulysses_attention_sending_early, a double block's path with peer exchanges): the same
+// output as attention followed by the gather, over several rounds through the same buffers.
+TEST(NcclCollectives, UlyssesAttentionSendingEarly) {
+  std::vector<int> all(static_cast<size_t>(world().size()));
+  std::iota(all.begin(), all.end(), 0);
+  setenv("PARDIT_PEER_EXCHANGE", "1", 1);
+  auto axis = world().split(all, "ulysses");
+  unsetenv("PARDIT_PEER_EXCHANGE");
+  const int64_t U = axis->size(), S = 300, Hl = 2, D = 64;
+  ASSERT_TRUE(pardit::parallel::ulysses_attention_sends_early(*axis, 1) || U == 1);
+  if (U == 1) GTEST_SKIP() << "needs two ranks";
+  for (int round = 0; round < 4; ++round) {
+    at::manual_seed(100 * round + axis->rank());
+    const auto gpu = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA, device());
+    const at::Tensor q = at::randn({1, U * S, Hl, D}, gpu), k = at::randn({1, U * S, Hl, D}, gpu),
+                     v = at::randn({1, U * S, Hl, D}, gpu);
+    const at::Tensor early = pardit::parallel::ulysses_attention_sending_early(*axis, q, k, v).clone();
+    const at::Tensor plain =
+        pardit::parallel::ulysses_gather_heads(*axis, pardit::model::local_attention(q, k, v).contiguous()).clone();
+    ASSERT_EQ(early.sizes(), plain.sizes());
+    const double diff = (early.to(at::kFloat) - plain.to(at::kFloat)).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-2) << "round " << round;
+    EXPECT_GT(plain.to(at::kFloat).abs().max().item<double>(), 0.1);
+  }
 }
 
 TEST(NcclCollectives, SplitGroupsMatchMesh) {

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "pardit/comm/communicator.hpp"
+#include "pardit/common/env.hpp"
 #include "pardit/model/attention.hpp"
 
 namespace pardit::parallel {
@@ -62,6 +63,14 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
                                    const std::function<void()>& work);
 
+// Ulysses attention (no Ring) whose output exchange overlaps attention: the other ranks' query
+// rows are attended first and sent, this rank's own rows are attended meanwhile and put in place.
+// q/k/v [1, U*S, H/U, D] (after the q/k/v exchange) -> [1, S, H, D]. Only where
+// ulysses_attention_sends_early() (peer exchanges, a batch of one); collective over `ulysses`.
+bool ulysses_attention_sends_early(const comm::Communicator& ulysses, int64_t batch);
+at::Tensor ulysses_attention_sending_early(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
+                                           const at::Tensor& v);
+
 // Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
 bool overlap_communication();
@@ -98,6 +107,9 @@ class UspAttention final : public model::AttentionStrategy {
   comm::Communicator& ulysses_;
   comm::Communicator& ring_;
   std::optional<PendingScatter> staged_;  // started by send_staged(), taken by attend()
+  // ulysses_attention_sending_early() where it applies (PARDIT_EARLY_OUTPUT=0: never, for
+  // before/after measurements).
+  bool sends_early_ = !env_is("PARDIT_EARLY_OUTPUT", "0");
 };
 
 // This rank's slice [begin, begin+count) of `total` tokens split evenly over `parts`.
