@@ -44,12 +44,8 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   const int64_t G = out.size(0), B = out.size(1), S_out = out.size(2), H = G * out.size(4), D = out.size(5);
   PARDIT_CHECK(qkv_groups >= 1 && H % qkv_groups == 0, "qkv_norm_rope: {} heads do not split into {} input groups", H,
                qkv_groups);
-  // Rows may lie apart (a column block of a wider projection), batch entries right after each other.
-  PARDIT_CHECK(qkv.dim() == 3 && qkv.size(0) == B && qkv.size(2) == 3 * H * D && qkv.stride(2) == 1 &&
-                   qkv.stride(1) >= 3 * H * D && qkv.stride(1) % 2 == 0 &&
-                   (B == 1 || qkv.stride(0) == qkv.size(1) * qkv.stride(1)),
-               "qkv_norm_rope: qkv must be [{}, S, {}] with unit column stride and batch entries packed, got {}",
-               B, 3 * H * D, shape(qkv));
+  PARDIT_CHECK(qkv.dim() == 3 && qkv.size(0) == B && qkv.size(2) == 3 * H * D && qkv.is_contiguous(),
+               "qkv_norm_rope: qkv must be a contiguous [{}, S, {}] tensor, got {}", B, 3 * H * D, shape(qkv));
   const int64_t S = qkv.size(1);
   PARDIT_CHECK(row_offset >= 0 && row_offset + S <= S_out, "qkv_norm_rope: rows [{}, {}) outside the {} of out",
                row_offset, row_offset + S, S_out);
@@ -77,7 +73,7 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
   // In place: qkv is exactly out's rows [row_offset, row_offset + S) in one group; any other
   // sharing of memory would race.
   const auto* out_rows = static_cast<const char*>(out.const_data_ptr()) + row_offset * 3 * H * D * out.element_size();
-  const bool in_place = G == 1 && qkv_groups == 1 && !own_out.defined() && qkv.stride(1) == 3 * H * D && qkv.const_data_ptr() == out_rows &&
+  const bool in_place = G == 1 && qkv_groups == 1 && !own_out.defined() && qkv.const_data_ptr() == out_rows &&
                         (B == 1 || (S == S_out && row_offset == 0));
   PARDIT_CHECK(in_place || !qkv.storage().is_alias_of(out.storage()),
                "qkv_norm_rope: out shares memory with qkv but is not exactly its rows in one group");
@@ -94,7 +90,7 @@ void qkv_norm_rope(const at::Tensor& qkv, const at::Tensor& q_weight, const at::
                                      cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr(),
                                      own_out.defined() ? own_out.data_ptr() : nullptr,
                                      own_out.defined() ? own_group : -1,
-                                     B, S, H, D, S_out, row_offset, G, qkv_groups, qkv.stride(1), in_place,
+                                     B, S, H, D, S_out, row_offset, G, qkv_groups, in_place,
                                      static_cast<float>(q_eps),
                                      static_cast<float>(k_eps)};
   const cudaError_t err = detail::launch_qkv_norm_rope(type, args, c10::cuda::getCurrentCUDAStream(qkv.device().index()));

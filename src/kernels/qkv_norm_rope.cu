@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeA
   const int group_heads = heads / static_cast<int>(a.groups), in_group_heads = heads / static_cast<int>(a.in_groups);
   // 64 bits only for the rows' bases: offsets in a row ([G_in, 3, H/G_in, D] in, [3, H/G, D] out)
   // fit in 32.
-  const T* in = static_cast<const T*>(a.qkv) + static_cast<int64_t>(bs) * a.in_row_stride;
+  const T* in = static_cast<const T*>(a.qkv) + static_cast<int64_t>(bs) * (3 * heads * d);
   // Element offset of head h's q (which 0), k (1) or v (2) in an input row.
   auto in_head = [&](int which, int h) {
     const int g = h / in_group_heads;
@@ -193,7 +193,7 @@ template <typename T, int kVec>
 cudaError_t launch_chunks(const QkvNormRopeArgs& a, cudaStream_t stream) {
   const int64_t rows = a.batch * a.seq;
   if (rows == 0 || a.heads == 0 || a.head_dim == 0) return cudaSuccess;
-  if (rows > INT_MAX / 2 || a.out_seq > INT_MAX || 3 * a.heads * a.head_dim > INT_MAX || a.in_row_stride > INT_MAX)
+  if (rows > INT_MAX / 2 || a.out_seq > INT_MAX || 3 * a.heads * a.head_dim > INT_MAX)
     return cudaErrorInvalidValue;  // past the kernel's 32-bit index arithmetic
   const int64_t chunks = a.head_dim / kVec;
   Mapping m{0, 0, static_cast<int>(rows), a.batch * a.out_seq * 3 * (a.heads / a.groups) * a.head_dim,
@@ -228,10 +228,10 @@ cudaError_t launch_chunks(const QkvNormRopeArgs& a, cudaStream_t stream) {
 template <typename T>
 cudaError_t launch_typed(const QkvNormRopeArgs& a, cudaStream_t stream) {
   if (a.groups < 1 || a.heads % a.groups != 0 || a.in_groups < 1 || a.heads % a.in_groups != 0 ||
-      a.head_dim % 2 != 0 || a.in_row_stride < 3 * a.heads * a.head_dim)
+      a.head_dim % 2 != 0)
     return cudaErrorInvalidValue;
   constexpr int kWide = 16 / sizeof(T);
-  const bool wide = a.head_dim % kWide == 0 && a.in_row_stride % kWide == 0 && aligned(a.qkv, 16) && aligned(a.out, 16) &&
+  const bool wide = a.head_dim % kWide == 0 && aligned(a.qkv, 16) && aligned(a.out, 16) &&
                     aligned(a.own_out, 16) &&
                     aligned(a.q_weight, 16) && aligned(a.k_weight, 16);
   return wide ? launch_chunks<T, kWide>(a, stream) : launch_chunks<T, 2>(a, stream);

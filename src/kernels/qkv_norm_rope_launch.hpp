@@ -11,7 +11,7 @@
 namespace pardit::kernels::detail {
 
 struct QkvNormRopeArgs {
-  const void* qkv;       // [batch, seq, in_groups, 3, heads / in_groups, head_dim], rows in_row_stride apart
+  const void* qkv;       // [batch, seq, in_groups, 3, heads / in_groups, head_dim], contiguous
   const void* q_weight;  // [head_dim]
   const void* k_weight;  // [head_dim]
   const float* cos;      // [out_seq, head_dim], each angle twice (pair layout)
@@ -19,7 +19,7 @@ struct QkvNormRopeArgs {
   void* out;             // [groups, batch, out_seq, 3, heads / groups, head_dim], contiguous
   void* own_out;         // null, or where group own_group goes instead: [batch, out_seq, 3, heads / groups, head_dim]
   int64_t own_group;     // -1 with no own_out
-  int64_t batch, seq, heads, head_dim, out_seq, row_offset, groups, in_groups, in_row_stride;
+  int64_t batch, seq, heads, head_dim, out_seq, row_offset, groups, in_groups;
   bool in_place;  // out is qkv itself (groups 1, same rows): v is already where it belongs
   float q_eps, k_eps;
 };

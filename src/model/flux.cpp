@@ -116,6 +116,9 @@ at::Tensor FluxTransformer::forward(const FluxInputs& in, AttentionStrategy& att
 }
 
 void FluxTransformer::visit(const ParamVisitor& v) {
+  PARDIT_CHECK(head_groups_ == 1,
+               "the q/k/v weights are in head-group order (group_heads), so the checkpoint-named ones are gone; "
+               "visit the model before grouping its heads");
   timestep_embedder.visit("time_text_embed.timestep_embedder", v);
   if (config_.guidance_embeds) guidance_embedder.visit("time_text_embed.guidance_embedder", v);
   text_embedder.visit("time_text_embed.text_embedder", v);
@@ -137,6 +140,7 @@ void FluxTransformer::prepare() {
 void FluxTransformer::group_heads(int64_t groups) {
   for (auto& b : transformer_blocks) b.group_heads(groups);
   for (auto& b : single_transformer_blocks) b.group_heads(groups);
+  head_groups_ = groups;
 }
 
 int64_t FluxTransformer::num_parameters() {

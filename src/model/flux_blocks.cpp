@@ -34,10 +34,7 @@ FluxAttention::FluxAttention(int64_t dim, int64_t heads_, int64_t head_dim_, boo
 }
 
 void FluxAttention::visit(const std::string& prefix, const ParamVisitor& v) {
-  PARDIT_CHECK(weight_groups == 1,
-               "{}: the q/k/v weights are in head-group order (group_heads), so the checkpoint-named ones are gone; "
-               "visit the model before grouping its heads",
-               prefix);
+  PARDIT_CHECK(weight_groups == 1, "{}: visited after group_heads()", prefix);  // FluxTransformer::visit says more
   norm_q.visit(join_key(prefix, "norm_q"), v);
   norm_k.visit(join_key(prefix, "norm_k"), v);
   to_q.visit(join_key(prefix, "to_q"), v);

@@ -64,6 +64,8 @@ at::Tensor ring_attention(comm::Communicator& ring, const at::Tensor& q, const a
 }
 
 at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const model::OverlapWork& overlap) {
+  const int parity = receive_parity();
+  ++attend_calls_;
   PendingScatter scatter;
   if (staged_) {  // started by send_staged(); copy engines move it, so the work takes every multiprocessor
     PARDIT_CHECK(in.qkv.data_ptr() == staged_->send_.data_ptr(), "attend() with inputs other than the staged ones");
@@ -71,7 +73,7 @@ at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const mod
     staged_.reset();
     model::OverlapWork::run(overlap.during_inputs);
   } else {
-    scatter = start_ulysses_scatter(ulysses_, in, overlap.during_inputs);
+    scatter = start_ulysses_scatter(ulysses_, in, overlap.during_inputs, parity);
   }
   auto [qh, kh, vh] = scatter.wait();
   // With no work to run beside the output exchange (a double block), it runs beside attention.

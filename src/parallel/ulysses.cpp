@@ -20,7 +20,11 @@ namespace {
 // received are consumed by this call's attention, the output's by its gather). Used for a batch
 // of one, where every rank's block is one contiguous piece (what the copy-engine all-to-all
 // takes); larger batches use ordinary memory on both sides.
-enum Slot : int { qkv_sent, qkv_received, output_sent, output_received };
+// qkv_received_alternate: the q/k/v receive buffer of every other attention call where Ulysses
+// sends its output early (UspAttention::receive_parity).
+enum Slot : int { qkv_sent, qkv_received, output_sent, output_received, qkv_received_alternate };
+
+Slot qkv_receive_slot(int parity) { return parity == 0 ? qkv_received : qkv_received_alternate; }
 
 bool use_exchange_buffers(const comm::Communicator& ulysses, int64_t batch) {
   return ulysses.has_exchange_buffers() && ulysses.size() > 1 && batch == 1;
@@ -50,26 +54,42 @@ at::Tensor UspAttention::input_buffer(at::IntArrayRef sizes, const at::TensorOpt
 std::optional<model::StagedInputs> UspAttention::staged_input_buffers(at::IntArrayRef sizes,
                                                                       const at::TensorOptions& options) {
   // sizes: [G, B, S, 3, H/G, D]. Peer exchanges only: they send from anywhere and skip a piece
-  // that is in place, which the own group then is (NCCL's windows would copy it).
+  // that is in place, which the own group then is (NCCL's windows would copy it). With overlap
+  // off (PARDIT_OVERLAP=0) the exchange is not started early either.
   const int64_t U = ulysses_.size();
   if (U == 1 || sizes[0] != U || sizes[1] != 1 || !use_exchange_buffers(ulysses_, sizes[1]) ||
-      !ulysses_.pitched_exchanges())
+      !ulysses_.pitched_exchanges() || !overlap_communication())
     return std::nullopt;
   PARDIT_CHECK(!staged_.has_value(), "staged_input_buffers() again before attend() took the last ones");
   const int64_t S = sizes[2], Hl = sizes[4], D = sizes[5], me = ulysses_.rank();
   model::StagedInputs staged;
   staged.others = exchange_buffer(ulysses_, qkv_sent, sizes, options);
-  staged.own = exchange_buffer(ulysses_, qkv_received, {1, U * S, 3, Hl, D}, options).narrow(1, me * S, S).unsqueeze(0);
+  const at::Tensor received =
+      exchange_buffer(ulysses_, qkv_receive_slot(receive_parity()), {1, U * S, 3, Hl, D}, options);
+  // Setting up the first buffers may have turned peer exchanges off (on every member alike):
+  // then the ordinary path, with these same buffers.
+  if (!ulysses_.pitched_exchanges()) return std::nullopt;
+  staged.own = received.narrow(1, me * S, S).unsqueeze(0);
   staged.own_group = me;
   return staged;
 }
 
 void UspAttention::send_staged(const model::StagedInputs& staged) {
   PARDIT_CHECK(!staged_.has_value(), "send_staged() twice before attend()");
-  staged_ = start_ulysses_scatter(ulysses_, staged.others, staged.own);
+  staged_ = start_ulysses_scatter(ulysses_, staged.others, staged.own, receive_parity());
 }
 
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own) {
+int UspAttention::receive_parity() const {
+  // Sending the output early lets a peer finish this call's exchanges before this rank's own
+  // rows have read the received q/k/v, so the peer's next q/k/v must land elsewhere: two receive
+  // buffers in turn. The peer writes this call's buffer again two calls later, after this rank
+  // has started the next call's output exchange, which comes after that read in stream order
+  // ([Note: peer exchanges]'s read rule).
+  return sends_early_ && ring_.size() == 1 ? static_cast<int>(attend_calls_ % 2) : 0;
+}
+
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own,
+                                     int parity) {
   PendingScatter p;
   const int64_t U = ulysses.size();
   const bool buffers = use_exchange_buffers(ulysses, send.size(1));
@@ -77,7 +97,7 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tens
   const int64_t B = send.size(1), S = send.size(2), Hl = send.size(4), D = send.size(5), me = ulysses.rank();
   // Rank u's tokens land straight in rows [u*S, (u+1)*S) of the attention inputs, q, k and v
   // side by side per token: one piece per rank (and batch entry), nothing to unpack.
-  p.recv_ = buffers ? exchange_buffer(ulysses, qkv_received, {B, U * S, 3, Hl, D}, send.options())
+  p.recv_ = buffers ? exchange_buffer(ulysses, qkv_receive_slot(parity), {B, U * S, 3, Hl, D}, send.options())
                     : at::empty({B, U * S, 3, Hl, D}, send.options());
   std::vector<at::Tensor> sends, recvs;
   for (int64_t u = 0; u < U; ++u)
@@ -92,7 +112,7 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tens
   return p;
 }
 
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in) {
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in, int parity) {
   if (ulysses.size() == 1) {
     PendingScatter p;
     p.result_ = {in.q(), in.k(), in.v()};
@@ -103,7 +123,7 @@ PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::A
   const at::Tensor qkv = in.regrouped(ulysses.size()).qkv;
   const bool buffers = use_exchange_buffers(ulysses, qkv.size(1));
   return start_ulysses_scatter(ulysses, buffers ? in_exchange_buffer(ulysses, qkv_sent, qkv) : qkv.contiguous(),
-                               at::Tensor());
+                               at::Tensor(), parity);
 }
 
 std::array<at::Tensor, 3> PendingScatter::wait() {
@@ -241,9 +261,9 @@ void run_beside_communication(const std::function<void()>& work, bool exchanging
 }  // namespace
 
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in,
-                                     const std::function<void()>& work) {
+                                     const std::function<void()>& work, int parity) {
   if (!overlap_communication()) model::OverlapWork::run(work);
-  PendingScatter pending = start_ulysses_scatter(ulysses, in);
+  PendingScatter pending = start_ulysses_scatter(ulysses, in, parity);
   if (overlap_communication())
     run_beside_communication(work, in.qkv.is_cuda() && ulysses.size() > 1 &&
                                        !use_exchange_buffers(ulysses, in.qkv.size(1)));

@@ -101,10 +101,10 @@ TEST(QkvNormRopeGrouped, EqualsUngroupedRearranged) {
   EXPECT_THROW(qkv_norm_rope(txt, wq, wk, 1e-6, 1e-6, cos, sin, bad, 0), Error);
 }
 
-// Projections from weights in head-group order ([B, S, G_in, 3, H/G_in, D]), and column blocks of
-// a wider projection (rows further apart): the same values as from the checkpoint order, for every
-// pairing of input and output groups, for one input group written on its own, and with the own
-// group written to a tensor of its own (Ulysses: straight into the receive buffer).
+// Projections from weights in head-group order ([B, S, G_in, 3, H/G_in, D]): the same values as
+// from the checkpoint order, for every pairing of input and output groups, for one input group
+// written on its own (a GEMM of that group's rows), and with the own group written to a tensor of
+// its own (Ulysses: straight into the receive buffer).
 TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
   const int64_t B = 2, H = 6, D = 64, S = 13;
@@ -129,12 +129,12 @@ TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
       EXPECT_TRUE(at::equal(got.cpu(), expected.cpu())) << "G = " << G << ", G_in = " << G_in;
     }
     if (G == 1) continue;
-    // Group g alone from its column block of the grouped projection, and groups 1.. together.
+    // Group g alone from its part of the grouped projection, and groups 1.. together.
     const at::Tensor grouped = in_groups(G);
     const int64_t w = 3 * H / G * D;
     for (int64_t g = 0; g < G; ++g) {
       at::Tensor one = at::full({1, B, S, 3, H / G, D}, std::nan(""), gpu);
-      qkv_norm_rope(grouped.narrow(2, g * w, w), wq, wk, 1e-6, 1e-6, cos, sin, one, 0);
+      qkv_norm_rope(grouped.narrow(2, g * w, w).contiguous(), wq, wk, 1e-6, 1e-6, cos, sin, one, 0);
       EXPECT_TRUE(at::equal(one[0].cpu(), expected[g].cpu())) << "group " << g << " of " << G;
     }
     // Every group in one call, the own group (the last) into a tensor of its own; its block of
@@ -147,13 +147,13 @@ TEST(QkvNormRopeGroupedInput, EqualsCheckpointOrder) {
     EXPECT_TRUE(others[G - 1].isnan().all().item<bool>()) << "the own group's block of out was written";
     EXPECT_THROW(qkv_norm_rope(grouped, wq, wk, 1e-6, 1e-6, cos, sin, others, 0, G, own, G), Error);  // no such group
     at::Tensor rest = at::full({G - 1, B, S, 3, H / G, D}, std::nan(""), gpu);
-    qkv_norm_rope(grouped.narrow(2, w, (G - 1) * w), wq, wk, 1e-6, 1e-6, cos, sin, rest, 0, G - 1);
+    qkv_norm_rope(grouped.narrow(2, w, (G - 1) * w).contiguous(), wq, wk, 1e-6, 1e-6, cos, sin, rest, 0, G - 1);
     EXPECT_TRUE(at::equal(rest.cpu(), expected.narrow(0, 1, G - 1).cpu())) << "groups 1.. of " << G;
   }
   at::Tensor out = at::empty({1, B, S, 3, H, D}, gpu);
   EXPECT_THROW(qkv_norm_rope(qkv, wq, wk, 1e-6, 1e-6, cos, sin, out, 0, 4), Error);  // 6 heads, 4 groups
-  const at::Tensor every_other = at::randn({B, S, 3 * H * D, 2}, gpu).select(3, 0);
-  EXPECT_THROW(qkv_norm_rope(every_other, wq, wk, 1e-6, 1e-6, cos, sin, out, 0), Error);  // columns 2 apart
+  const at::Tensor wider = at::randn({B, S, 2 * 3 * H * D}, gpu).narrow(2, 0, 3 * H * D);
+  EXPECT_THROW(qkv_norm_rope(wider, wq, wk, 1e-6, 1e-6, cos, sin, out, 0), Error);  // rows not contiguous
 }
 
 // In place (the model's one-GPU path: both streams' projections written into one [1, S, 3*H*D]

@@ -16,10 +16,9 @@ namespace pardit::kernels {
 // loads, and kernel code for the tensor's GPU in this build.
 bool qkv_norm_rope_supports(const at::Tensor& qkv, int64_t head_dim);
 
-// From a q/k/v projection output qkv [B, S, 3*H*D] (q, k, v blocks of H heads of D; with
-// qkv_groups > 1, heads in that many groups of [3, H/qkv_groups, D], as weights in head-group
-// order give them; rows may be further apart than 3*H*D, as a column block of a wider projection
-// is), writes into out [G, B, S_out, 3, H/G, D] (heads in G groups, model::AttentionInputs; G = 1 is
+// From a q/k/v projection output qkv [B, S, 3*H*D] (contiguous; q, k, v blocks of H heads of D,
+// or with qkv_groups > 1 heads in that many groups of [3, H/qkv_groups, D], as weights in
+// head-group order give them), writes into out [G, B, S_out, 3, H/G, D] (heads in G groups, model::AttentionInputs; G = 1 is
 // the projection's own [B, S, 3, H, D] order) rows [row_offset, row_offset + S):
 //   q = rope(rms_norm(q) * q_weight), k = rope(rms_norm(k) * k_weight), v unchanged,
 // the rotary angles of output row r taken from cos/sin [S_out, D] (float32, each angle twice, as

@@ -49,14 +49,15 @@ struct AttentionInputs {
 };
 
 // Where the model writes the next attend()'s q/k/v when the strategy sends them away and can
-// start before the model has written them all (Ulysses with peer exchanges): `others`
-// [G, B, S, 3, H/G, D] takes every head group but `own_group`, whose rows go straight to rows
-// [own_row_offset, own_row_offset + S) of `own` [1, B, S_own, 3, H/G, D], where the strategy's
-// attention reads them. The model writes `others`, calls AttentionStrategy::send_staged(), writes
-// `own`, then calls attend() with AttentionInputs{others}.
+// start before the model has written them all (Ulysses with peer exchanges, a batch of one):
+// `others` [G, B, S, 3, H/G, D] takes every head group but `own_group`, whose rows go to `own`
+// [1, B, S, 3, H/G, D] instead, where the strategy's attention reads them (others' block of that
+// group is left stale: AttentionInputs{others} is only for attend()). The model writes `others`,
+// calls AttentionStrategy::send_staged(), writes `own`, then calls attend() with
+// AttentionInputs{others}.
 struct StagedInputs {
   at::Tensor others, own;
-  int64_t own_group = 0, own_row_offset = 0;
+  int64_t own_group = 0;
 };
 
 class AttentionStrategy {

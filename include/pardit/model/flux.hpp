@@ -88,6 +88,7 @@ class FluxTransformer {
   static void for_each_modulation(Self& self, Fn&& fn);
 
   FluxConfig config_;
+  int64_t head_groups_ = 1;  // group_heads()
   Linear x_embedder, context_embedder;
   MlpEmbedder timestep_embedder, guidance_embedder, text_embedder;  // time_text_embed.*
   std::vector<FluxTransformerBlock> transformer_blocks;

@@ -38,14 +38,15 @@ struct FluxAttention {
   void fuse();
   // After fuse(): re-orders the fused projections' rows into `groups` head groups, so that one
   // group's q, k and v are one block of rows (Ulysses: a rank's message is one GEMM, and the own
-  // group another; see prepare_attention_inputs). The checkpoint-named q/k/v weights are dropped
-  // (visit() refuses from then on). No extra memory beyond one temporary copy.
+  // group another; see staged_attention_inputs). The checkpoint-named q/k/v weights are dropped
+  // (FluxTransformer::visit() refuses from then on). No extra memory beyond one temporary copy.
   void group_heads(int64_t groups);
   // Attention inputs q, k, v [B, S, H, D] (RMSNorm on q/k, RoPE of `rope`'s rows applied) of
   // x: [B, S, dim] (image stream / single block), or of a double block's text rows `txt` followed
-  // by its image rows `img`, for `attention`. One fused CUDA kernel writes them into one buffer
-  // (the strategy's input_buffer()), heads in the strategy's head_groups(), when src/kernels
-  // applies; otherwise the LibTorch path (split, rms_norm, cat, rotary) gives one group.
+  // by its image rows `img`, for `attention`. The fused CUDA kernel writes them, heads in the
+  // strategy's head_groups(), into the strategy's input_buffer(), or in stages into its
+  // staged_input_buffers() (the others' groups, then the own group), when src/kernels applies;
+  // otherwise the LibTorch path (split, rms_norm, cat, rotary) gives one group.
   AttentionInputs attention_inputs(const at::Tensor& x, const RotaryTable& rope, AttentionStrategy& attention) const;
   AttentionInputs joint_attention_inputs(const at::Tensor& txt, const at::Tensor& img, const RotaryTable& rope,
                                          AttentionStrategy& attention) const;

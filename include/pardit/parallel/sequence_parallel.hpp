@@ -31,18 +31,20 @@ class PendingScatter {
   std::array<at::Tensor, 3> wait();
 
  private:
-  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const at::Tensor&, const at::Tensor&);
-  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const model::AttentionInputs&);
+  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const at::Tensor&, const at::Tensor&, int);
+  friend PendingScatter start_ulysses_scatter(comm::Communicator&, const model::AttentionInputs&, int);
   friend class UspAttention;
   comm::RequestPtr request_;
   at::Tensor send_, recv_;
   std::array<at::Tensor, 3> result_;  // U == 1: q, k, v themselves
 };
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in);
+// `parity` 1 receives into a second exchange buffer (UspAttention::receive_parity).
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in, int parity = 0);
 // The same from the send blocks send [U, B, S, 3, H/U, D]; `own` (if defined) is this rank's
 // block already in place in the receive buffer (model::StagedInputs::own), so block `rank` of
 // `send` is not read.
-PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own);
+PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const at::Tensor& send, const at::Tensor& own,
+                                     int parity = 0);
 
 class PendingGather {
  public:
@@ -59,7 +61,7 @@ PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor
 // The exchanges with `work` (a model::OverlapWork part) run while they are in flight, or before
 // they start when overlap_communication() is off.
 PendingScatter start_ulysses_scatter(comm::Communicator& ulysses, const model::AttentionInputs& in,
-                                     const std::function<void()>& work);
+                                     const std::function<void()>& work, int parity = 0);
 PendingGather start_ulysses_gather(comm::Communicator& ulysses, const at::Tensor& out,
                                    const std::function<void()>& work);
 
@@ -106,7 +108,10 @@ class UspAttention final : public model::AttentionStrategy {
  private:
   comm::Communicator& ulysses_;
   comm::Communicator& ring_;
+  // Which q/k/v receive buffer this attention call uses (0 or 1; see its definition).
+  int receive_parity() const;
   std::optional<PendingScatter> staged_;  // started by send_staged(), taken by attend()
+  int64_t attend_calls_ = 0;
   // ulysses_attention_sending_early() where it applies (PARDIT_EARLY_OUTPUT=0: never, for
   // before/after measurements).
   bool sends_early_ = !env_is("PARDIT_EARLY_OUTPUT", "0");
