@@ -59,10 +59,13 @@
 // from this rank. That is safe under one rule, which Ulysses keeps: between two all_to_alls whose
 // receive pieces use the same slot, every member enqueues its last read of the first's data before
 // it calls the all_to_all that precedes the second (so the data a peer waits for before writing
-// again is sent only after that read). The same holds for writes: a rank must not write into its
-// own receive buffer (a fresh one included) unless a collective that every peer waits for
-// (barrier()) follows the write before the next all_to_all; and nothing may be sent from a receive
-// buffer but the rank's own piece in place. Flags count operations (one epoch per all_to_all,
+// again is sent only after that read; Ulysses, which reads part of its received q/k/v after
+// starting the output exchange when it sends the output early, receives q/k/v into two slots in
+// turn to keep this). The same holds for writes: a rank must not write into a part of its own
+// receive buffer that a peer writes (a fresh buffer included) unless a collective that every peer
+// waits for (barrier()) follows the write before the next all_to_all; the region of the rank's own
+// piece, which no peer writes, is free to write in stream order (Ulysses puts its own head group
+// there); and nothing may be sent from a receive buffer but the rank's own piece in place. Flags count operations (one epoch per all_to_all,
 // cyclic >= compare), so one flag word per peer serves every slot. A stalled or dead peer leaves
 // the comm stream waiting: the operation's completion event misses its deadline and the watchdog
 // ends the job as for NCCL ([Note: NCCL deadlines]). The members of a split agree on using peer
