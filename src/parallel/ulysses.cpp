@@ -57,8 +57,7 @@ std::optional<model::StagedInputs> UspAttention::staged_input_buffers(at::IntArr
   // that is in place, which the own group then is (NCCL's windows would copy it). With overlap
   // off (PARDIT_OVERLAP=0) the exchange is not started early either.
   const int64_t U = ulysses_.size();
-  if (U == 1 || sizes[0] != U || sizes[1] != 1 || !use_exchange_buffers(ulysses_, sizes[1]) ||
-      !ulysses_.pitched_exchanges() || !overlap_communication())
+  if (sizes[0] != U || !ulysses_attention_sends_early(ulysses_, sizes[1]) || !overlap_communication())
     return std::nullopt;
   PARDIT_CHECK(!staged_.has_value(), "staged_input_buffers() again before attend() took the last ones");
   const int64_t S = sizes[2], Hl = sizes[4], D = sizes[5], me = ulysses_.rank();
@@ -191,7 +190,7 @@ at::Tensor PendingGather::wait() {
 }
 
 bool ulysses_attention_sends_early(const comm::Communicator& ulysses, int64_t batch) {
-  return ulysses.size() > 1 && batch == 1 && use_exchange_buffers(ulysses, batch) && ulysses.pitched_exchanges();
+  return use_exchange_buffers(ulysses, batch) && ulysses.pitched_exchanges();  // two or more ranks, a batch of one
 }
 
 at::Tensor ulysses_attention_sending_early(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
