@@ -82,6 +82,10 @@ def main():
     if "timings/step_host_seconds" in f:  # host time to issue a step: ~ms_per_step when launch-bound
         host = np.nanmax(f["timings/step_host_seconds"][:], axis=0).reshape(-1)[a.skip_steps:]
         rec["host_ms_per_step"] = round(float(np.median(host) * 1e3), 2)
+    if "timings/step_comm_wait_seconds" in f:  # compute waiting for transfers, per rank
+        wait = f["timings/step_comm_wait_seconds"][:].reshape(f["timings/step_comm_wait_seconds"].shape[0], -1)
+        rec["comm_wait_ms_per_step"] = [round(float(np.nanmedian(w[a.skip_steps:]) * 1e3), 2)
+                                        for w in wait if np.isfinite(w[a.skip_steps:]).any()]
     if a.note:
         rec["note"] = a.note
     print(json.dumps(rec))

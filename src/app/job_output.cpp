@@ -34,6 +34,7 @@ io::OutputData gather_output(comm::Communicator& host_world, const RankResults& 
   auto f64 = at::TensorOptions().dtype(at::kDouble);
   out.timings["step_seconds"] = gather_rows(mine.step_seconds);
   out.timings["step_host_seconds"] = gather_rows(mine.step_host_seconds);
+  out.timings["step_comm_wait_seconds"] = gather_rows(mine.step_comm_wait_seconds);
   out.timings["time_to_first_step_seconds"] =
       gather_rows(at::full({1}, mine.time_to_first_step_seconds, f64)).view({world});
   out.timings["setup_seconds"] = gather_rows(at::full({1}, mine.setup_seconds, f64)).view({world});
@@ -42,11 +43,12 @@ io::OutputData gather_output(comm::Communicator& host_world, const RankResults& 
   out.timings["peak_memory_bytes"] =
       gather_rows(at::full({1}, mine.peak_memory_bytes, at::TensorOptions().dtype(at::kLong))).view({world});
 
-  // Communication per mesh axis: bytes and seconds of every rank.
+  // Communication per mesh axis: bytes, host seconds in calls and seconds waited, of every rank.
   for (comm::Communicator* c : axis_comms) {
     out.comm[c->name() + "_bytes"] =
         gather_rows(at::full({1}, c->bytes_sent(), at::TensorOptions().dtype(at::kLong))).view({world});
     out.comm[c->name() + "_seconds"] = gather_rows(at::full({1}, c->seconds_in_comm(), f64)).view({world});
+    out.comm[c->name() + "_wait_seconds"] = gather_rows(at::full({1}, c->stats().wait_seconds, f64)).view({world});
   }
 
   at::Tensor coords = at::empty({world, runtime::kNumAxes}, at::TensorOptions().dtype(at::kLong));

@@ -19,6 +19,9 @@ struct RankResults {
   at::Tensor reported;       // [P] int64: 1 where this rank reports the prompt's latents
   at::Tensor step_seconds;   // [P, steps] float64; NaN for prompts this rank did not run
   at::Tensor step_host_seconds;  // [P, steps] float64: host time to issue each step (see DenoiseResult)
+  // [P, steps] float64: time each step's compute stood waiting for the mesh axes' transfers
+  // (Communicator::take_wait_seconds, all axes together)
+  at::Tensor step_comm_wait_seconds;
   double time_to_first_step_seconds = std::nan("");
   double setup_seconds = 0, weights_seconds = 0, denoise_seconds = 0;
   int64_t peak_memory_bytes = 0;

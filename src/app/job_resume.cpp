@@ -84,7 +84,7 @@ PreviousRun read_previous_run(const io::RunConfig& config, int64_t num_prompts, 
 }
 
 void keep_previous_timings(io::OutputData& out, const io::OutputData& previous, const std::vector<uint8_t>& done) {
-  for (const char* name : {"step_seconds", "step_host_seconds"}) {
+  for (const char* name : {"step_seconds", "step_host_seconds", "step_comm_wait_seconds"}) {
     auto now_it = out.timings.find(name);
     auto old_it = previous.timings.find(name);
     if (now_it == out.timings.end() || old_it == previous.timings.end()) continue;

@@ -171,6 +171,13 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   mine.reported = at::zeros({P}, at::kLong);
   mine.step_seconds = at::full({P, config.steps}, std::nan(""), at::TensorOptions().dtype(at::kDouble));
   mine.step_host_seconds = at::full_like(mine.step_seconds, std::nan(""));
+  mine.step_comm_wait_seconds = at::full_like(mine.step_seconds, std::nan(""));
+  // What the mesh axes' communicators waited since the last call (at step boundaries).
+  auto take_comm_wait_seconds = [&groups] {
+    double seconds = 0;
+    for (runtime::Axis a : runtime::kAllAxes) seconds += groups.axis(a).take_wait_seconds();
+    return seconds;
+  };
   mine.weights_seconds = weights_seconds;
   mine.setup_seconds = seconds_since(job_start);
 
@@ -214,6 +221,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     at::Tensor noise = plan.prompts.initial_noise.defined() ? plan.prompts.initial_noise.narrow(0, p, 1)
                                                             : pipeline::initial_noise(config.seed + p, ls);
     auto on_step = [&](int64_t step, double seconds) {
+      mine.step_comm_wait_seconds[p][step] = take_comm_wait_seconds();
       predictor.check_step();
       profiler->step_finished(step);
       if (std::isnan(mine.time_to_first_step_seconds)) mine.time_to_first_step_seconds = seconds_since(job_start);
@@ -227,6 +235,7 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
       if (step + 1 < config.steps && queue.agree_to_stop(runtime::stop_requested())) throw StopAtStepBoundary{};
     };
     predictor.set_prompt(p);
+    take_comm_wait_seconds();  // not this prompt's steps
     pipeline::DenoiseResult result;
     try {
       result = pipeline::denoise(predictor, cond, noise, options, plan.model.guidance_embeds, device, on_step);

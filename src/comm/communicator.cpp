@@ -189,4 +189,10 @@ RequestPtr Communicator::start_all_to_all(const std::vector<at::Tensor>& send, c
   return std::make_unique<CompletedRequest>();
 }
 
+double Communicator::take_wait_seconds() {
+  const double seconds = stats_.wait_seconds - wait_taken_;
+  wait_taken_ = stats_.wait_seconds;
+  return seconds;
+}
+
 }  // namespace pardit::comm

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <exception>
 #include <thread>
@@ -144,7 +145,10 @@ std::string MpiCommunicator::diagnose(const char* op) {
 
 void MpiCommunicator::complete(MPI_Request* requests, int count, const char* op, int peer) {
   const double timeout = runtime::comm_timeout_seconds();
-  if (runtime::wait_with_deadline(requests, count, timeout)) return;
+  const auto start = std::chrono::steady_clock::now();
+  const bool done = runtime::wait_with_deadline(requests, count, timeout);
+  stats_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (done) return;
   const std::string with = peer >= 0 ? fmt::format(" with rank {} ({})", peer, host_of(peer)) : "";
   const std::string suspects = peer >= 0 ? std::string("the peer stalled or died") : diagnose(op);
   throw CommError(fmt::format("{}: {} #{} on {}{} timed out after {} s (PARDIT_COMM_TIMEOUT_S); {}",

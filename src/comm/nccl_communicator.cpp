@@ -99,7 +99,8 @@ void settle(ncclComm_t comm, const std::string& what) {
 
 class NcclRequest final : public Request {
  public:
-  NcclRequest(std::shared_ptr<CudaEvent> done, int device) : done_(std::move(done)), device_(device) {}
+  NcclRequest(std::shared_ptr<CudaEvent> done, int device, std::shared_ptr<StreamWaitTimer> waits)
+      : done_(std::move(done)), device_(device), waits_(std::move(waits)) {}
   ~NcclRequest() override {
     if (done_) {
       try {
@@ -111,14 +112,14 @@ class NcclRequest final : public Request {
   // Orders the caller's current stream after the transfer; does not block the host.
   void wait() override {
     if (!done_) return;
-    CUDA_CHECK(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream(),
-                                   done_->get(), 0));
+    waits_->wait(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream(), done_->get());
     done_.reset();
   }
 
  private:
   std::shared_ptr<CudaEvent> done_;
   int device_;
+  std::shared_ptr<StreamWaitTimer> waits_;  // the communicator's: a request may outlive it while unwinding
 };
 
 }  // namespace
@@ -139,6 +140,58 @@ CudaEvent::CudaEvent() { CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventD
 
 CudaEvent::~CudaEvent() {
   if (event_ != nullptr) cudaEventDestroy(event_);
+}
+
+StreamWaitTimer::~StreamWaitTimer() {
+  auto destroy = [](const Pair& p) {
+    cudaEventDestroy(p.before);
+    cudaEventDestroy(p.after);
+  };
+  for (const Pair& p : recorded_) destroy(p);
+  for (const Pair& p : spare_) destroy(p);
+}
+
+void StreamWaitTimer::wait(cudaStream_t stream, cudaEvent_t done) {
+  // With no step boundary to read them (a benchmark of bare exchanges), finished waits are
+  // added up here, so the events stay few.
+  if (recorded_.size() >= 1024) settle(false);
+  Pair p;
+  if (spare_.empty()) {
+    CUDA_CHECK(cudaEventCreate(&p.before));
+    if (const cudaError_t e = cudaEventCreate(&p.after); e != cudaSuccess) {
+      cudaEventDestroy(p.before);
+      CUDA_CHECK(e);
+    }
+  } else {
+    p = spare_.back();
+    spare_.pop_back();
+  }
+  recorded_.push_back(p);
+  CUDA_CHECK(cudaEventRecord(p.before, stream));
+  CUDA_CHECK(cudaStreamWaitEvent(stream, done, 0));
+  CUDA_CHECK(cudaEventRecord(p.after, stream));
+}
+
+void StreamWaitTimer::settle(bool block) {
+  while (!recorded_.empty()) {
+    const Pair p = recorded_.front();
+    if (block) {
+      CUDA_CHECK(cudaEventSynchronize(p.after));
+    } else if (cudaEventQuery(p.after) != cudaSuccess) {
+      cudaGetLastError();  // not ready (or failed: the watchdog reports that)
+      return;
+    }
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, p.before, p.after));
+    seconds_ += ms / 1e3;
+    recorded_.pop_front();
+    spare_.push_back(p);
+  }
+}
+
+double StreamWaitTimer::take() {
+  settle(true);
+  return std::exchange(seconds_, 0.0);
 }
 
 NcclCommHandle::~NcclCommHandle() {
@@ -342,10 +395,8 @@ std::shared_ptr<CudaEvent> NcclCommunicator::end(const char* op, const std::vect
   const auto comm_stream = c10::cuda::getStreamFromExternal(stream_.get(), static_cast<c10::DeviceIndex>(device_));
   for (const at::Tensor* t : tensors)
     c10::cuda::CUDACachingAllocator::recordStream(t->storage().data_ptr(), comm_stream);
-  if (order_compute_now) {
-    const cudaStream_t compute = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
-    CUDA_CHECK(cudaStreamWaitEvent(compute, done->get(), 0));
-  }
+  if (order_compute_now)
+    waits_->wait(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream(), done->get());
   std::lock_guard<std::mutex> lock(mutex_);
   pending_.push_back(Pending{done, deadline_from_now(), fmt::format("{} #{}", op, sequence_), sequence_});
   return done;
@@ -415,13 +466,13 @@ RequestPtr NcclCommunicator::start_all_to_all(const std::vector<at::Tensor>& sen
   std::vector<const at::Tensor*> used;
   for (const at::Tensor& t : send) used.push_back(&t);
   for (const at::Tensor& t : recv) used.push_back(&t);
-  return std::make_unique<NcclRequest>(end("all_to_all", used, false), device_);
+  return std::make_unique<NcclRequest>(end("all_to_all", used, false), device_, waits_);
 }
 
 void NcclCommunicator::all_to_all(const at::Tensor& in, at::Tensor& out) { enqueue_all_to_all(in, out, true); }
 
 RequestPtr NcclCommunicator::start_all_to_all(const at::Tensor& in, at::Tensor& out) {
-  return std::make_unique<NcclRequest>(enqueue_all_to_all(in, out, false), device_);
+  return std::make_unique<NcclRequest>(enqueue_all_to_all(in, out, false), device_, waits_);
 }
 
 void NcclCommunicator::all_gather(const at::Tensor& in, at::Tensor& out) {
@@ -461,7 +512,7 @@ RequestPtr NcclCommunicator::isend(const at::Tensor& tensor, int peer) {
   NCCL_CHECK(ncclSend(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
   auto done = end("send", {&tensor}, false);
   stats_.bytes_sent += static_cast<int64_t>(tensor.nbytes());
-  return std::make_unique<NcclRequest>(std::move(done), device_);
+  return std::make_unique<NcclRequest>(std::move(done), device_, waits_);
 }
 
 RequestPtr NcclCommunicator::irecv(at::Tensor& tensor, int peer) {
@@ -469,7 +520,7 @@ RequestPtr NcclCommunicator::irecv(at::Tensor& tensor, int peer) {
   check_peer(peer, "irecv");
   const HostCall call = begin("recv", {&tensor});
   NCCL_CHECK(ncclRecv(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_.get(), stream_.get()));
-  return std::make_unique<NcclRequest>(end("recv", {&tensor}, false), device_);
+  return std::make_unique<NcclRequest>(end("recv", {&tensor}, false), device_, waits_);
 }
 
 RequestPtr NcclCommunicator::exchange(const at::Tensor& send, int send_peer, at::Tensor& recv, int recv_peer) {
@@ -482,12 +533,17 @@ RequestPtr NcclCommunicator::exchange(const at::Tensor& send, int send_peer, at:
   NCCL_CHECK(ncclRecv(recv.data_ptr(), recv.nbytes(), ncclUint8, recv_peer, comm_.get(), stream_.get()));
   NCCL_CHECK(ncclGroupEnd());
   stats_.bytes_sent += static_cast<int64_t>(send.nbytes());
-  return std::make_unique<NcclRequest>(end("exchange", {&send, &recv}, false), device_);
+  return std::make_unique<NcclRequest>(end("exchange", {&send, &recv}, false), device_, waits_);
 }
 
 void NcclCommunicator::send(const at::Tensor& tensor, int peer) { isend(tensor, peer)->wait(); }
 
 void NcclCommunicator::recv(at::Tensor& tensor, int peer) { irecv(tensor, peer)->wait(); }
+
+double NcclCommunicator::take_wait_seconds() {
+  stats_.wait_seconds += waits_->take();
+  return Communicator::take_wait_seconds();
+}
 
 void NcclCommunicator::barrier() {
   at::Tensor token = at::zeros({1}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, device_));

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
+
 #include "pardit/comm/mpi_communicator.hpp"
 #include "pardit/runtime/mesh.hpp"
 
@@ -161,6 +164,25 @@ TEST(MpiCollectives, CountersAndBarrier) {
   c.barrier();
   EXPECT_EQ(c.bytes_sent() - before, 2 * 4 * (c.size() - 1));  // bytes, not elements
   EXPECT_GT(c.seconds_in_comm(), 0.0);
+}
+
+TEST(MpiCollectives, WaitSecondsAreTheTimeSpentWaitingForAPeer) {
+  // The last rank reaches an all_to_all 0.3 s late: the others wait for it there, it does not.
+  auto& c = world();
+  if (c.size() < 2) GTEST_SKIP() << "needs two ranks";
+  c.barrier();
+  c.take_wait_seconds();  // what came before
+  const bool late = c.rank() == c.size() - 1;
+  if (late) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  at::Tensor in = at::ones({c.size() * 4}, at::kFloat), out = at::empty_like(in);
+  c.all_to_all(in, out);
+  const double waited = c.take_wait_seconds();
+  if (late)
+    EXPECT_LT(waited, 0.15);
+  else
+    EXPECT_GT(waited, 0.25);
+  EXPECT_EQ(c.take_wait_seconds(), 0.0);  // taken
+  EXPECT_GE(c.stats().wait_seconds, waited);
 }
 
 TEST(MpiCollectives, MisuseIsCaughtBeforeCommunicating) {

@@ -3,6 +3,7 @@
 // the watchdog (the last is in the fault probe when run with PARDIT_FAULT on GPU machines).
 // Run under mpirun with one GPU per rank.
 #include <ATen/ATen.h>
+#include <ATen/cuda/Sleep.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <gtest/gtest.h>
@@ -107,6 +108,27 @@ TEST(NcclCollectives, OrderedOnASideComputeStream) {
   c.all_reduce(t);
   at::Tensor s = t.sum();
   EXPECT_DOUBLE_EQ(s.item<double>(), static_cast<double>(1 << 20) * c.size() * (c.size() + 1) / 2);
+}
+
+TEST(NcclCollectives, WaitSecondsAreTheComputeStreamsWaitForAPeer) {
+  // The last rank's compute stream is busy ~0.2 s before an all_to_all: the others' compute
+  // streams stand still at the exchange for that long, its own does not (device time, events).
+  auto& c = world();
+  if (c.size() < 2) GTEST_SKIP() << "needs two ranks";
+  c.barrier();
+  c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device())).synchronize();
+  c.take_wait_seconds();  // what came before
+  const bool late = c.rank() == c.size() - 1;
+  if (late) at::cuda::sleep(static_cast<int64_t>(4e8));  // ~0.2 s at up to 1.98 GHz
+  at::Tensor in = pattern(c.rank(), {c.size() * 64, 128}, at::kFloat), out = at::empty_like(in);
+  c.all_to_all(in, out);
+  const double waited = c.take_wait_seconds();
+  if (late)
+    EXPECT_LT(waited, 0.05);
+  else
+    EXPECT_GT(waited, 0.1);
+  EXPECT_EQ(c.take_wait_seconds(), 0.0);  // taken
+  EXPECT_TRUE(at::equal(out.narrow(0, 0, 64), pattern(0, {c.size() * 64, 128}, at::kFloat).narrow(0, c.rank() * 64, 64)));
 }
 
 // all_to_all of pieces (Ulysses' form): unequal pieces per rank, received into strided places

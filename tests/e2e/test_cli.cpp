@@ -44,6 +44,11 @@ with h5py.File(path, "r") as f:
     host = f["timings/step_host_seconds"][:]
     assert host.shape == s.shape and (np.isfinite(host) == np.isfinite(s)).all(), (host.shape, host, s)
     assert (host[np.isfinite(host)] > 0).all() and (host[np.isfinite(s)] <= s[np.isfinite(s)]).all(), (host, s)
+    wait = f["timings/step_comm_wait_seconds"][:]
+    assert wait.shape == s.shape and (np.isfinite(wait) == np.isfinite(s)).all(), (wait.shape, wait, s)
+    assert (wait[np.isfinite(s)] >= 0).all() and (wait[np.isfinite(s)] <= s[np.isfinite(s)]).all(), (wait, s)
+    for axis in ["dp", "cfg", "pipefusion", "ring", "ulysses"]:
+        assert f["comm/%s_wait_seconds" % axis].shape == (world,), axis
     assert len(f["topology/node_name"]) == world and len(f["topology/gpu"]) == world
     nodes = [n.decode() if isinstance(n, bytes) else n for n in f["topology/node_name"][:]]
     assert all(nodes), nodes

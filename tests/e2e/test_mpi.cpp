@@ -82,6 +82,34 @@ TEST(Mpi, DegreesThatDoNotMultiplyToTheWorldAreRefused) {
   EXPECT_TRUE(list_dir(dir.path()).empty()) << joined(list_dir(dir.path()));
 }
 
+TEST(Mpi, UlyssesRecordsItsCommWaits) {
+  // Ulysses-2 over MPI: every step of both ranks records the time its compute waited for the
+  // exchanges (some, and less than the step), and /comm/ulysses_wait_seconds adds them up.
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  PARDIT_REQUIRE_PYTHON("h5py, numpy");
+  TempDir dir;
+  auto run = run_command("cd " + shell_quote(dir.path().string()) + " && " +
+                         mpirun_2("run --model flux-tiny --height 32 --width 64 --steps 3 --num-prompts 2 "
+                                  "--ulysses-degree 2 --out u2.h5"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  TempDir py;
+  auto r = pardit::test::run_python(py.path(), R"PY(
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    wait = f["timings/step_comm_wait_seconds"][:]  # [world, P, steps]
+    step = f["timings/step_seconds"][:]
+    assert wait.shape == (2, 2, 3) and np.isfinite(wait).all(), wait
+    assert (wait >= 0).all() and (wait <= step).all(), (wait, step)
+    assert (wait.sum(axis=(1, 2)) > 0).all(), "a rank recorded no wait at all: %r" % wait
+    total = f["comm/ulysses_wait_seconds"][:]
+    assert total.shape == (2,) and (total >= wait.sum(axis=(1, 2)) - 1e-9).all(), (total, wait)
+    assert (f["comm/ring_wait_seconds"][:] == 0).all()
+print("COMM WAIT OK", wait.round(4).tolist())
+)PY", shell_quote((dir / "u2.h5").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "COMM WAIT OK")) << r.output;
+}
+
 TEST(Mpi, MoreReplicasThanPromptsStillComplete) {
   // dp=2 with one prompt: replica 1 has nothing to do, the file is still complete and equal to
   // the single-rank run.

@@ -71,6 +71,7 @@ struct CommStats {
   int64_t bytes_sent = 0;       // payload bytes this rank handed to the library
   double seconds_in_comm = 0;   // host wall time spent inside communicator calls
   int64_t operations = 0;
+  double wait_seconds = 0;      // what take_wait_seconds() has counted so far
 };
 
 class Communicator {
@@ -132,6 +133,14 @@ class Communicator {
   // (NCCL: [Note: peer exchanges]), so no side needs packing or a copy into a buffer.
   virtual bool pitched_exchanges() const { return false; }
 
+  // Seconds this rank's compute stood still waiting for this communicator's transfers since the
+  // last call, also added to stats().wait_seconds. On a GPU: device time of the compute stream
+  // from reaching a wait on a transfer (Request::wait, a blocking call) until the transfer was done,
+  // which holds both the transfer's exposed part and the time the peers took to get there; on the
+  // MPI backend: host time blocked in MPI. Blocks until the waits have happened: call it where
+  // the device has caught up (a step boundary).
+  virtual double take_wait_seconds();
+
   int64_t bytes_sent() const { return stats_.bytes_sent; }
   double seconds_in_comm() const { return stats_.seconds_in_comm; }
   const CommStats& stats() const { return stats_; }
@@ -153,6 +162,9 @@ class Communicator {
   std::vector<int> world_ranks_;
   int rank_ = 0;
   CommStats stats_;
+
+ private:
+  double wait_taken_ = 0;  // stats_.wait_seconds at the last take_wait_seconds()
 };
 
 }  // namespace pardit::comm

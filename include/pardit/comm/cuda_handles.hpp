@@ -4,7 +4,9 @@
 #ifdef PARDIT_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include <deque>
 #include <utility>
+#include <vector>
 
 namespace pardit::comm {
 
@@ -43,6 +45,30 @@ class CudaEvent {
 
  private:
   cudaEvent_t event_ = nullptr;
+};
+
+// Device time a stream stands still at its waits for other streams' events: a timing event
+// recorded before and one after each wait (reused), added up by take(). Communicators time the
+// compute stream's waits for their transfers this way (Communicator::take_wait_seconds).
+class StreamWaitTimer {
+ public:
+  StreamWaitTimer() = default;
+  ~StreamWaitTimer();
+  StreamWaitTimer(const StreamWaitTimer&) = delete;
+  StreamWaitTimer& operator=(const StreamWaitTimer&) = delete;
+  // Makes `stream` wait for `done`, timing how long it stands still there.
+  void wait(cudaStream_t stream, cudaEvent_t done);
+  // Seconds of the waits since the last call; blocks until they have happened.
+  double take();
+
+ private:
+  struct Pair {
+    cudaEvent_t before = nullptr, after = nullptr;
+  };
+  void settle(bool block);  // adds up the finished waits, oldest first (all of them when `block`)
+  std::deque<Pair> recorded_;
+  std::vector<Pair> spare_;
+  double seconds_ = 0;
 };
 
 }  // namespace pardit::comm

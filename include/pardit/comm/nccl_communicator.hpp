@@ -148,6 +148,7 @@ class NcclCommunicator final : public Communicator {
   RequestPtr exchange(const at::Tensor& send, int send_peer, at::Tensor& recv, int recv_peer) override;
   // Stream-ordered: a zero-byte all-reduce (NCCL has no barrier). Collective.
   void barrier() override;
+  double take_wait_seconds() override;
 
   at::Tensor exchange_buffer(int slot, at::IntArrayRef sizes, at::ScalarType dtype) override;
   bool has_exchange_buffers() const override { return symmetric_ || peer_; }
@@ -252,6 +253,8 @@ class NcclCommunicator final : public Communicator {
   MpiCommHandle diag_;  // MPI communicator with the same members, for the stall diagnosis
   CudaStream stream_;
   CudaEvent ready_;  // recorded on the compute stream before each operation
+  // The compute stream's waits for this communicator's transfers (take_wait_seconds).
+  std::shared_ptr<StreamWaitTimer> waits_ = std::make_shared<StreamWaitTimer>();
   runtime::Topology topology_;
   int device_ = 0;
   int64_t sequence_ = 0;
