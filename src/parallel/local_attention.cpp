@@ -1,7 +1,6 @@
 #include <ATen/ATen.h>
 
 #include "pardit/common/env.hpp"
-#include "pardit/kernels/side_stream.hpp"
 #include "pardit/model/attention.hpp"
 
 namespace pardit::model {
@@ -38,33 +37,6 @@ at::Tensor local_attention(const at::Tensor& q, const at::Tensor& k, const at::T
     return std::get<0>(at::_scaled_dot_product_flash_attention(qt, kt, vt)).transpose(1, 2);
   }
   return at::scaled_dot_product_attention(qt, kt, vt).transpose(1, 2);
-}
-
-bool mlp_beside_attention() {
-  static const bool enabled = env_is("PARDIT_MLP_BESIDE_ATTENTION", "1");
-  return enabled;
-}
-
-at::Tensor attention_with_work_beside(const std::function<at::Tensor()>& attention, const std::function<void()>& work,
-                                      const at::Tensor& like) {
-  if (!work || !mlp_beside_attention() || !like.is_cuda()) {
-    at::Tensor out = attention();
-    OverlapWork::run(work);
-    return out;
-  }
-  kernels::SideStream side(like);
-  at::Tensor out = attention();  // issued first: the work's kernels fill its last wave
-  side.run(work);
-  // What the work allocates comes from the side stream's pool, which only later side work
-  // (after its own fork from this stream) reuses: no output needs recordStream here.
-  side.join({});
-  return out;
-}
-
-at::Tensor LocalAttention::attend(const AttentionInputs& in, int, const OverlapWork& overlap) {
-  OverlapWork::run(overlap.during_inputs);
-  return attention_with_work_beside([&] { return local_attention(in.q(), in.k(), in.v()); }, overlap.during_output,
-                                    in.qkv);
 }
 
 }  // namespace pardit::model

@@ -79,11 +79,6 @@ at::Tensor UspAttention::attend(const model::AttentionInputs& in, int, const mod
   // With no work to run beside the output exchange (a double block), it runs beside attention.
   if (ring_.size() == 1 && !overlap.during_output && sends_early_ && ulysses_attention_sends_early(ulysses_, qh.size(0)))
     return ulysses_attention_sending_early(ulysses_, qh, kh, vh);
-  if (ring_.size() == 1 && model::mlp_beside_attention() && qh.is_cuda()) {  // the work beside attention instead
-    const at::Tensor out = model::attention_with_work_beside([&] { return model::local_attention(qh, kh, vh); },
-                                                             overlap.during_output, qh);
-    return start_ulysses_gather(ulysses_, out.contiguous(), {}).wait();
-  }
   at::Tensor out = ring_.size() == 1 ? model::local_attention(qh, kh, vh) : ring_attention(ring_, qh, kh, vh);
   return start_ulysses_gather(ulysses_, out.contiguous(), overlap.during_output).wait();
 }

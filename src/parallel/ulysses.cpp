@@ -10,7 +10,6 @@
 
 #include "pardit/common/env.hpp"
 #include "pardit/common/error.hpp"
-#include "pardit/kernels/side_stream.hpp"
 #include "pardit/parallel/sequence_parallel.hpp"
 
 namespace pardit::parallel {
@@ -199,34 +198,24 @@ at::Tensor ulysses_attention_sending_early(comm::Communicator& ulysses, const at
   PARDIT_CHECK(ulysses_attention_sends_early(ulysses, q.size(0)), "ulysses_attention_sending_early: not applicable");
   const int64_t U = ulysses.size(), me = ulysses.rank();
   const int64_t S = q.size(1) / U, Hl = q.size(2), D = q.size(3);
-  // Into [1, S, U, Hl, D] = [1, S, H, D]: head group u of this rank's rows in columns u.
-  const at::Tensor recv = exchange_buffer(ulysses, output_received, {1, S, U, Hl, D}, q.options());
-  const at::Tensor own = recv[0].select(1, me);
+  // The other ranks' query rows, before and after this rank's: at most two attention calls.
   auto attend_rows = [&](int64_t first, int64_t count) {
     return model::local_attention(q.narrow(1, first * S, count * S), k, v).contiguous();  // [1, count*S, Hl, D]
   };
-  auto attend_own_rows = [&] { own.copy_(attend_rows(me, 1)[0]); };
-  // With PARDIT_OWN_ROWS_BESIDE=1 the own rows' attention runs on a second stream beside the other
-  // ranks' rows' (filling the last wave of the first call) and the exchange waits for the latter only.
-  std::optional<kernels::SideStream> side;
-  if (own_rows_beside()) side.emplace(q);
-  // The other ranks' query rows, before and after this rank's: at most two attention calls.
   const at::Tensor before = me > 0 ? attend_rows(0, me) : at::Tensor();
   const at::Tensor after = me + 1 < U ? attend_rows(me + 1, U - me - 1) : at::Tensor();
-  if (side) side->run(attend_own_rows);
+  // Into [1, S, U, Hl, D] = [1, S, H, D]: head group u of this rank's rows in columns u.
+  const at::Tensor recv = exchange_buffer(ulysses, output_received, {1, S, U, Hl, D}, q.options());
   std::vector<at::Tensor> send, pieces;
   for (int64_t u = 0; u < U; ++u) {
     pieces.push_back(recv[0].select(1, u));
     if (u == me)
-      send.push_back(pieces.back());  // in place: filled by the own rows' attention, after the exchange has started
+      send.push_back(pieces.back());  // in place: filled below, after the exchange has started
     else
       send.push_back(u < me ? before[0].narrow(0, u * S, S) : after[0].narrow(0, (u - me - 1) * S, S));
   }
   const comm::RequestPtr request = ulysses.start_all_to_all(send, pieces);
-  if (side)
-    side->join({});  // its memory is only the own rows' attention output, used up by the copy
-  else
-    attend_own_rows();
+  pieces[static_cast<size_t>(me)].copy_(attend_rows(me, 1)[0]);
   request->wait();
   return recv.view({1, S, U * Hl, D});
 }
@@ -296,11 +285,6 @@ int sm_carveout() {
     return env ? std::clamp(std::atoi(env), 0, 64) : 16;
   }();
   return carveout;
-}
-
-bool own_rows_beside() {
-  static const bool enabled = env_is("PARDIT_OWN_ROWS_BESIDE", "1");
-  return enabled;
 }
 
 bool overlap_communication() {

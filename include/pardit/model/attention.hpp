@@ -90,20 +90,15 @@ class AttentionStrategy {
 // q/k/v: [B, S, H, D] -> [B, S, H, D].
 at::Tensor local_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
-// `attention()` on the current stream with `work` beside it on a second stream of the same GPU,
-// where mlp_beside_attention() is on and `like` is a GPU tensor (each fills what the other's
-// last wave leaves idle); one after the other otherwise. Returns attention()'s result.
-at::Tensor attention_with_work_beside(const std::function<at::Tensor()>& attention, const std::function<void()>& work,
-                                      const at::Tensor& like);
-// PARDIT_MLP_BESIDE_ATTENTION=1: OverlapWork::during_output (a single block's second MLP
-// product) runs beside the attention kernel instead of after it (one GPU) or beside the output
-// exchange (Ulysses). A switch until measured (docs/performance.md).
-bool mlp_beside_attention();
-
 class LocalAttention final : public AttentionStrategy {
  public:
   using AttentionStrategy::attend;
-  at::Tensor attend(const AttentionInputs& in, int, const OverlapWork& overlap) override;
+  at::Tensor attend(const AttentionInputs& in, int, const OverlapWork& overlap) override {
+    OverlapWork::run(overlap.during_inputs);
+    at::Tensor out = local_attention(in.q(), in.k(), in.v());
+    OverlapWork::run(overlap.during_output);
+    return out;
+  }
 };
 
 }  // namespace pardit::model

@@ -73,9 +73,6 @@ bool ulysses_attention_sends_early(const comm::Communicator& ulysses, int64_t ba
 at::Tensor ulysses_attention_sending_early(comm::Communicator& ulysses, const at::Tensor& q, const at::Tensor& k,
                                            const at::Tensor& v);
 
-// PARDIT_OWN_ROWS_BESIDE=1: ulysses_attention_sending_early attends this rank's own query rows on a
-// second stream beside the other ranks' rows (a switch until measured; docs/performance.md).
-bool own_rows_beside();
 // Whether strategies overlap their exchanges with the model's OverlapWork (default yes;
 // PARDIT_OVERLAP=0 runs that work before communicating, for before/after measurements).
 bool overlap_communication();
