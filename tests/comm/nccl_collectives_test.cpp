@@ -115,12 +115,14 @@ TEST(NcclCollectives, WaitSecondsAreTheComputeStreamsWaitForAPeer) {
   // streams stand still at the exchange for that long, its own does not (device time, events).
   auto& c = world();
   if (c.size() < 2) GTEST_SKIP() << "needs two ranks";
-  c.barrier();
+  at::Tensor in = pattern(c.rank(), {c.size() * 64, 128}, at::kFloat), out = at::empty_like(in);
+  // A first all_to_all connects the peers: NCCL does that on the host, inside the call, where
+  // the device timing would not see the late rank.
+  c.all_to_all(in, out);
   c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device())).synchronize();
   c.take_wait_seconds();  // what came before
   const bool late = c.rank() == c.size() - 1;
-  if (late) at::cuda::sleep(static_cast<int64_t>(4e8));  // ~0.2 s at up to 1.98 GHz
-  at::Tensor in = pattern(c.rank(), {c.size() * 64, 128}, at::kFloat), out = at::empty_like(in);
+  if (late) at::cuda::sleep(static_cast<int64_t>(4e8));  // ~0.2 s at up to 1.98 GHz, on the device only
   c.all_to_all(in, out);
   const double waited = c.take_wait_seconds();
   if (late)
