@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -41,6 +42,20 @@ void add_inspect_command(CLI::App& root, Action& action) {
           fmt::print("  step time: median {:.2f} ms (slowest rank), {} steps x {} prompt(s)\n",
                      per_step.median().item<double>() * 1e3, s.size(2), s.size(1));
         }
+      }
+      if (d.timings.count("step_comm_wait_seconds")) {
+        // Per rank, the median over its steps; the rank that waits least sets the others' pace.
+        const at::Tensor w = d.timings.at("step_comm_wait_seconds").to(at::kDouble).flatten(1);  // [world, P*steps]
+        std::vector<std::pair<double, int64_t>> medians;
+        for (int64_t r = 0; r < w.size(0); ++r) {
+          const at::Tensor v = w[r].masked_select(at::isfinite(w[r]));
+          if (v.numel() > 0) medians.emplace_back(v.median().item<double>() * 1e3, r);
+        }
+        std::sort(medians.begin(), medians.end());
+        if (!medians.empty() && medians.back().first > 0)
+          fmt::print("  comm wait per step (median): least {:.2f} ms (rank {}), most {:.2f} ms (rank {}) over {} rank(s)\n",
+                     medians.front().first, medians.front().second, medians.back().first, medians.back().second,
+                     medians.size());
       }
       std::map<std::string, int> ranks_per_node;
       for (const auto& n : d.node_name) ranks_per_node[n]++;

@@ -108,6 +108,10 @@ print("COMM WAIT OK", wait.round(4).tolist())
 )PY", shell_quote((dir / "u2.h5").string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(contains(r.output, "COMM WAIT OK")) << r.output;
+  auto inspect = run_pardit("inspect u2.h5", dir.path());
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_TRUE(contains(inspect.output, "comm wait per step (median): least")) << inspect.output;
+  EXPECT_TRUE(contains(inspect.output, "over 2 rank(s)")) << inspect.output;
 }
 
 TEST(Mpi, MoreReplicasThanPromptsStillComplete) {
