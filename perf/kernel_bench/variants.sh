@@ -11,7 +11,7 @@ mkdir -p "$out"
 build() {  # name source
   nvcc -O3 -std=c++17 -arch=sm_90 -Xptxas -v -Isrc/kernels -Iinclude perf/kernel_bench/qkv_norm_rope_bench.cu "$2" \
     -o "$out/bench-$1" > "$out/ptxas-$1.txt" 2>&1 || { echo "build $1 FAILED"; tail -5 "$out/ptxas-$1.txt"; return 1; }
-  grep -A2 "Li8ELi1ELi2E" "$out/ptxas-$1.txt" | grep -E "registers|spill" | sed "s/^/  $1: /" | head -2
+  grep -A2 "13__nv_bfloat16Li8ELi1ELi2E" "$out/ptxas-$1.txt" | grep -E "registers|spill" | sed "s/^/  $1: /" | head -2
 }
 build as-is src/kernels/qkv_norm_rope.cu
 names=(as-is)

@@ -57,8 +57,12 @@ __device__ inline void load_angles(const float* p, bool wide, float (&angle)[kVe
 // runs the same passes and reaches the shuffles of the RMS reductions (they span the warp); the
 // loads and stores are masked. A thread holds kHeads heads at once (slot, slot + slots, ...):
 // with one 16-byte chunk per head, two heads put twice the loads in flight per thread.
+// With one chunk per lane (Flux's heads) the registers are capped so that two of the largest
+// blocks, six of Flux's 192-thread ones, fit on a multiprocessor (bf16: 80 -> 64 registers, 12
+// bytes spilled, nvcc 13.0): outputs identical, 2-7% faster alone (perf/kernel_bench,
+// perf/results/2026-11-30-h200-qkv-kernel-bench.txt). More chunks would spill far more.
 template <typename T, int kVec, int kChunks, int kHeads>
-__global__ void __launch_bounds__(kMaxThreads) qkv_norm_rope_kernel(QkvNormRopeArgs a, Mapping m) {
+__global__ void __launch_bounds__(kMaxThreads, kChunks == 1 ? 2 : 1) qkv_norm_rope_kernel(QkvNormRopeArgs a, Mapping m) {
   using V = Vec<T, kVec>;
   const int lanes = 1 << m.lane_bits;
   const int lane = static_cast<int>(threadIdx.x) & (lanes - 1), slot = static_cast<int>(threadIdx.x) >> m.lane_bits;
