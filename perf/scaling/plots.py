@@ -115,8 +115,8 @@ def breakdown(rows, path):
     comm = [r["comm_ms_per_image_step"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows) + 2), 4.8))
     xs = range(len(rows))
-    ax.bar(xs, compute, label="compute (denoise time minus communication)", color="tab:blue")
-    ax.bar(xs, comm, bottom=compute, label="communication (all mesh axes)", color="tab:orange")
+    ax.bar(xs, compute, label="compute (denoise time minus communication wait)", color="tab:blue")
+    ax.bar(xs, comm, bottom=compute, label="waiting for communication (all mesh axes)", color="tab:orange")
     for x, r, c in zip(xs, rows, compute):
         ax.text(x, c + r["comm_ms_per_image_step"], f"{r['comm_fraction']:.0%}", ha="center",
                 va="bottom", fontsize=7)

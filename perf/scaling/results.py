@@ -36,7 +36,12 @@ def read_run(path, parallel=None):
         nodes = f["topology/node_name"].asstr()[:]
         step = f["timings/step_seconds"][:]                 # [world, P, steps], NaN: rank idle
         denoise = f["timings/denoise_seconds"][:]           # [world]
-        comm = sum((f["comm"][k][:] for k in f["comm"] if k.endswith("_seconds")), np.zeros(world))
+        # Communication: the time each rank's compute waited for it (<axis>_wait_seconds: on GPUs
+        # the device-side stalls, not the host's asynchronous NCCL calls); files written before
+        # pardit recorded waits have only the host time in the communicators' calls.
+        keys = [k for k in f["comm"] if k.endswith("_wait_seconds")] or \
+            [k for k in f["comm"] if k.endswith("_seconds")]
+        comm = sum((f["comm"][k][:] for k in keys), np.zeros(world))
         comm_bytes = sum((f["comm"][k][:] for k in f["comm"] if k.endswith("_bytes")), np.zeros(world))
         mesh = _attr(f, "mesh", "?")
         device = _attr(f, "device")
