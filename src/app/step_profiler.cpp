@@ -7,6 +7,7 @@
 #include <exception>
 #include <set>
 
+#include "pardit/common/env.hpp"
 #include "pardit/common/error.hpp"
 #include "pardit/common/log.hpp"
 
@@ -18,11 +19,18 @@ using torch::profiler::impl::ActivityType;
 using torch::profiler::impl::ProfilerConfig;
 using torch::profiler::impl::ProfilerState;
 
+// PARDIT_PROFILE_HOST=0: GPU activity only, no host operations (and no input shapes), so that the
+// profiler does not slow the host: a rank that issues ~1000 kernels a step can otherwise fall
+// behind its GPU under it, and the trace's idle time is then the profiler's, not the run's.
+bool host_ops() { return !env_is("PARDIT_PROFILE_HOST", "0"); }
+
 std::set<ActivityType> activities() {
-  std::set<ActivityType> a{ActivityType::CPU};
+  std::set<ActivityType> a;
+  if (host_ops()) a.insert(ActivityType::CPU);
 #ifdef PARDIT_HAVE_CUDA
   a.insert(ActivityType::CUDA);
 #endif
+  if (a.empty()) a.insert(ActivityType::CPU);  // a CPU build has no GPU activity to keep
   return a;
 }
 
@@ -65,7 +73,7 @@ void StepProfiler::step_finished(int64_t step) {
   // A trace is a diagnostic: if the profiler fails, say so and let the job go on untraced.
   try {
     if (!recording_ && step + 1 == step_) {
-      const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
+      const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/host_ops());
       kineto::prepareProfiler(config, activities());
       kineto::enableProfiler(config, activities());
       recording_ = true;

@@ -99,6 +99,18 @@ class CpuRunTrace(unittest.TestCase):
             self.assertIn("Input Dims", mm[0]["args"])
             self.assertEqual(profile_summary.summarize(trace)["kernels"], 0)  # CPU run: no kernels
 
+    def test_host_ops_left_out(self):
+        # PARDIT_PROFILE_HOST=0: no host operations with input shapes (a CUDA build records GPU
+        # activity only; a CPU-only build keeps the host's ops, without shapes).
+        with tempfile.TemporaryDirectory() as tmp:
+            r = self.run_pardit(tmp, PARDIT_PROFILE=os.path.join(tmp, "trace"), PARDIT_PROFILE_STEP="2",
+                                PARDIT_PROFILE_HOST="0")
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            with open(os.path.join(tmp, "trace.rank0.json")) as f:
+                trace = json.load(f)
+            ops = [e for e in trace["traceEvents"] if e.get("cat") == "cpu_op"]
+            self.assertFalse([e for e in ops if "Input Dims" in e.get("args", {})], "input shapes recorded")
+
     def test_bad_settings_refused_before_work(self):
         with tempfile.TemporaryDirectory() as tmp:
             r = self.run_pardit(tmp, PARDIT_PROFILE=os.path.join(tmp, "trace"), PARDIT_PROFILE_STEP="3")
