@@ -84,8 +84,11 @@ def main():
         rec["host_ms_per_step"] = round(float(np.median(host) * 1e3), 2)
     if "timings/step_comm_wait_seconds" in f:  # compute waiting for transfers, per rank
         wait = f["timings/step_comm_wait_seconds"][:].reshape(f["timings/step_comm_wait_seconds"].shape[0], -1)
+        # per rank (ranks that timed no step, or ran with the timing off, are left out)
         rec["comm_wait_ms_per_step"] = [round(float(np.nanmedian(w[a.skip_steps:]) * 1e3), 2)
                                         for w in wait if np.isfinite(w[a.skip_steps:]).any()]
+        if len(rec["comm_wait_ms_per_step"]) != wait.shape[0]:
+            rec["comm_wait_ranks"] = [r for r, w in enumerate(wait) if np.isfinite(w[a.skip_steps:]).any()]
     if a.note:
         rec["note"] = a.note
     print(json.dumps(rec))

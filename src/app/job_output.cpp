@@ -48,7 +48,9 @@ io::OutputData gather_output(comm::Communicator& host_world, const RankResults& 
     out.comm[c->name() + "_bytes"] =
         gather_rows(at::full({1}, c->bytes_sent(), at::TensorOptions().dtype(at::kLong))).view({world});
     out.comm[c->name() + "_seconds"] = gather_rows(at::full({1}, c->seconds_in_comm(), f64)).view({world});
-    out.comm[c->name() + "_wait_seconds"] = gather_rows(at::full({1}, c->stats().wait_seconds, f64)).view({world});
+    const auto wait = mine.comm_wait_seconds.find(c->name());
+    out.comm[c->name() + "_wait_seconds"] =
+        gather_rows(at::full({1}, wait == mine.comm_wait_seconds.end() ? 0.0 : wait->second, f64)).view({world});
   }
 
   at::Tensor coords = at::empty({world, runtime::kNumAxes}, at::TensorOptions().dtype(at::kLong));

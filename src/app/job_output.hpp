@@ -3,6 +3,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct RankResults {
   // [P, steps] float64: time each step's compute stood waiting for the mesh axes' transfers
   // (Communicator::take_wait_seconds, all axes together)
   at::Tensor step_comm_wait_seconds;
+  std::map<std::string, double> comm_wait_seconds;  // per mesh axis name: its part of those waits
   double time_to_first_step_seconds = std::nan("");
   double setup_seconds = 0, weights_seconds = 0, denoise_seconds = 0;
   int64_t peak_memory_bytes = 0;

@@ -5,11 +5,14 @@
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <ctime>
 #include <memory>
+#include <numeric>
 #include <thread>
+#include <vector>
 
 #include "job_guards.hpp"
 #include "job_output.hpp"
@@ -172,10 +175,11 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
   mine.step_seconds = at::full({P, config.steps}, std::nan(""), at::TensorOptions().dtype(at::kDouble));
   mine.step_host_seconds = at::full_like(mine.step_seconds, std::nan(""));
   mine.step_comm_wait_seconds = at::full_like(mine.step_seconds, std::nan(""));
-  // What the mesh axes' communicators waited since the last call (at step boundaries).
+  // What each mesh axis' communicator waited since the last call (at step boundaries).
   auto take_comm_wait_seconds = [&groups] {
-    double seconds = 0;
-    for (runtime::Axis a : runtime::kAllAxes) seconds += groups.axis(a).take_wait_seconds();
+    std::array<double, runtime::kNumAxes> seconds{};
+    for (runtime::Axis a : runtime::kAllAxes)
+      seconds[static_cast<size_t>(a)] = groups.axis(a).take_wait_seconds();
     return seconds;
   };
   mine.weights_seconds = weights_seconds;
@@ -220,8 +224,13 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     }
     at::Tensor noise = plan.prompts.initial_noise.defined() ? plan.prompts.initial_noise.narrow(0, p, 1)
                                                             : pipeline::initial_noise(config.seed + p, ls);
+    // This prompt's waits: kept with its step times once it has finished (not for an abandoned one).
+    std::vector<double> step_waits;
+    std::array<double, runtime::kNumAxes> axis_waits{};
     auto on_step = [&](int64_t step, double seconds) {
-      mine.step_comm_wait_seconds[p][step] = take_comm_wait_seconds();
+      const auto waits = take_comm_wait_seconds();
+      step_waits.push_back(std::accumulate(waits.begin(), waits.end(), 0.0));
+      for (size_t a = 0; a < waits.size(); ++a) axis_waits[a] += waits[a];
       predictor.check_step();
       profiler->step_finished(step);
       if (std::isnan(mine.time_to_first_step_seconds)) mine.time_to_first_step_seconds = seconds_since(job_start);
@@ -256,7 +265,10 @@ int run_job(const io::RunConfig& config, const std::string& command_line, runtim
     for (int64_t s = 0; s < config.steps; ++s) {
       mine.step_seconds[p][s] = result.step_seconds[static_cast<size_t>(s)];
       mine.step_host_seconds[p][s] = result.step_host_seconds[static_cast<size_t>(s)];
+      mine.step_comm_wait_seconds[p][s] = step_waits.at(static_cast<size_t>(s));
     }
+    for (runtime::Axis a : runtime::kAllAxes)
+      mine.comm_wait_seconds[groups.axis(a).name()] += axis_waits[static_cast<size_t>(a)];
     if (queue.leader()) {
       mine.latents[p].copy_(latents[0]);
       mine.reported[p] = 1;

@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <string>
@@ -152,6 +153,10 @@ StreamWaitTimer::~StreamWaitTimer() {
 }
 
 void StreamWaitTimer::wait(cudaStream_t stream, cudaEvent_t done) {
+  if (!enabled_) {
+    CUDA_CHECK(cudaStreamWaitEvent(stream, done, 0));
+    return;
+  }
   // With no step boundary to read them (a benchmark of bare exchanges), finished waits are
   // added up here, so the events stay few.
   if (recorded_.size() >= 1024) settle(false);
@@ -166,10 +171,15 @@ void StreamWaitTimer::wait(cudaStream_t stream, cudaEvent_t done) {
     p = spare_.back();
     spare_.pop_back();
   }
+  // Kept for take() only once all three calls went in; else back to the spares.
+  cudaError_t e = cudaEventRecord(p.before, stream);
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(stream, done, 0);
+  if (e == cudaSuccess) e = cudaEventRecord(p.after, stream);
+  if (e != cudaSuccess) {
+    spare_.push_back(p);
+    CUDA_CHECK(e);
+  }
   recorded_.push_back(p);
-  CUDA_CHECK(cudaEventRecord(p.before, stream));
-  CUDA_CHECK(cudaStreamWaitEvent(stream, done, 0));
-  CUDA_CHECK(cudaEventRecord(p.after, stream));
 }
 
 void StreamWaitTimer::settle(bool block) {
@@ -177,9 +187,9 @@ void StreamWaitTimer::settle(bool block) {
     const Pair p = recorded_.front();
     if (block) {
       CUDA_CHECK(cudaEventSynchronize(p.after));
-    } else if (cudaEventQuery(p.after) != cudaSuccess) {
-      cudaGetLastError();  // not ready (or failed: the watchdog reports that)
-      return;
+    } else if (const cudaError_t e = cudaEventQuery(p.after); e != cudaSuccess) {
+      if (e == cudaErrorNotReady) return;  // still to come
+      CUDA_CHECK(e);
     }
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, p.before, p.after));
@@ -190,6 +200,7 @@ void StreamWaitTimer::settle(bool block) {
 }
 
 double StreamWaitTimer::take() {
+  if (!enabled_) return std::nan("");
   settle(true);
   return std::exchange(seconds_, 0.0);
 }

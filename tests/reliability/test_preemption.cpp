@@ -149,6 +149,8 @@ pid_t rank_pid(const fs::path& dir, int rank) {
 int64_t check_partial(const io::OutputData& part, const io::OutputData& reference) {
   const at::Tensor steps = part.timings.at("step_seconds");  // [world, P, steps]
   const at::Tensor finished = at::isfinite(steps).all(2).any(0);
+  // The waits are recorded with the step times, or not at all (an abandoned prompt has neither).
+  EXPECT_TRUE(at::equal(at::isfinite(part.timings.at("step_comm_wait_seconds")), at::isfinite(steps)));
   int64_t n = 0;
   for (int64_t p = 0; p < reference.latents.size(0); ++p) {
     if (finished[p].item<bool>()) {
@@ -219,6 +221,7 @@ Outcome stop_and_resume(const Scratch& s, int np, int dp, int64_t prompts, int s
   EXPECT_TRUE(at::equal(resumed.latents, reference.latents)) << "resumed latents differ from the uninterrupted run";
   EXPECT_TRUE(at::isfinite(resumed.timings.at("step_seconds")).all(2).any(0).all().item<bool>());
   EXPECT_TRUE(at::isfinite(resumed.timings.at("step_host_seconds")).all(2).any(0).all().item<bool>());
+  EXPECT_TRUE(at::isfinite(resumed.timings.at("step_comm_wait_seconds")).all(2).any(0).all().item<bool>());
   return o;
 }
 

@@ -52,7 +52,9 @@ class CudaEvent {
 // compute stream's waits for their transfers this way (Communicator::take_wait_seconds).
 class StreamWaitTimer {
  public:
-  StreamWaitTimer() = default;
+  // Not `enabled` (PARDIT_COMM_WAIT_TIMING=0, for measuring what the timing costs): plain waits,
+  // and take() gives NaN.
+  explicit StreamWaitTimer(bool enabled = true) : enabled_(enabled) {}
   ~StreamWaitTimer();
   StreamWaitTimer(const StreamWaitTimer&) = delete;
   StreamWaitTimer& operator=(const StreamWaitTimer&) = delete;
@@ -69,6 +71,7 @@ class StreamWaitTimer {
   std::deque<Pair> recorded_;
   std::vector<Pair> spare_;
   double seconds_ = 0;
+  bool enabled_ = true;
 };
 
 }  // namespace pardit::comm

@@ -90,6 +90,7 @@
 #include "pardit/comm/communicator.hpp"
 #include "pardit/comm/cuda_handles.hpp"
 #include "pardit/comm/mpi_communicator.hpp"
+#include "pardit/common/env.hpp"
 #include "pardit/runtime/deadline.hpp"
 #include "pardit/runtime/topology.hpp"
 
@@ -254,7 +255,8 @@ class NcclCommunicator final : public Communicator {
   CudaStream stream_;
   CudaEvent ready_;  // recorded on the compute stream before each operation
   // The compute stream's waits for this communicator's transfers (take_wait_seconds).
-  std::shared_ptr<StreamWaitTimer> waits_ = std::make_shared<StreamWaitTimer>();
+  // PARDIT_COMM_WAIT_TIMING=0: not timed (docs/runtime.md §5).
+  std::shared_ptr<StreamWaitTimer> waits_ = std::make_shared<StreamWaitTimer>(!env_is("PARDIT_COMM_WAIT_TIMING", "0"));
   runtime::Topology topology_;
   int device_ = 0;
   int64_t sequence_ = 0;
